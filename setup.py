@@ -1,0 +1,18 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="sledgehammer",
+    version="0.1.0",
+    description="Calibrated early-exit transformer classifiers for AllenNLP 2.10",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(exclude=["tests", "tests.*", "scripts"]),
+    python_requires=">=3.8,<3.11",
+    install_requires=[
+        "allennlp==2.10.1",
+        "numpy<2",
+        "matplotlib>=3.3",
+        "safetensors>=0.3",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)

@@ -1,0 +1,1 @@
+from sledgehammer.metrics.exit_statistics import ExitStatistics

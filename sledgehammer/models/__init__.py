@@ -1,0 +1,1 @@
+from sledgehammer.models.early_exit_classifier import EarlyExitClassifier

@@ -1,0 +1,319 @@
+import logging
+import math
+from os import PathLike
+from typing import Dict, List, Optional, Union
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.params import Params
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models.model import Model
+from allennlp.nn import InitializerApplicator
+from allennlp.training.metrics import CategoricalAccuracy
+
+from sledgehammer.metrics import ExitStatistics
+from sledgehammer.modules.exit_rule import is_confident
+from sledgehammer.modules.inference_cost import InferenceCost
+from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
+
+logger = logging.getLogger(__name__)
+
+# Keys of an archive's top-level config (e.g. `--overrides '{"threshold": 0.9}'`) that are model settings.
+RUNTIME_KEYS = ("threshold", "temperatures")
+
+
+@Model.register("sledgehammer_classifier")
+class EarlyExitClassifier(Model):
+    """
+    A pretrained transformer encoder with a classifier ("exit") on several of its layers, trained jointly,
+    that can stop computing for a row as soon as one of its exits is confident (Schwartz et al., 2020).
+
+    Each exit takes its layer's first-token vector through the encoder's pretrained pooler (dense + tanh,
+    shared by all exits; skipped for encoders without one), dropout and its own linear layer. Training runs
+    every layer up to the highest exit and sums the exits' cross-entropies. In evaluation and prediction,
+    row by row, exit `k` answers when the largest of `softmax(logits_k / temperature_k)` is at least
+    `threshold`; the last exit always answers. Rows that have answered leave the batch, so no layer is
+    computed for them and the padding shrinks to the longest remaining row.
+
+    Registered as a `Model` with name "sledgehammer_classifier".
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    transformer_model : `str`
+        Hugging Face name or local folder of the encoder (BERT, MiniLM, RoBERTa, ELECTRA, DistilBERT, MPNet).
+        Must be the same as the dataset reader's.
+    exit_layers : `List[int]`, optional (default = `None`)
+        0-based encoder layers that get an exit, in any order, negative indices counting from the end.
+        `None` puts an exit on every layer. The encoder is cut after the highest exit layer, so `[3]`
+        alone is a truncated "partial" model with a single classifier.
+    threshold : `float`, optional (default = `1.0`)
+        Confidence an exit needs to answer, in [0, 1]. 1.0 never exits early (the last exit always answers);
+        0.0 always answers at the first exit. Also settable at load time with the top-level override
+        `{"threshold": 0.9}`.
+    temperatures : `List[float]`, optional (default = `None`)
+        One positive temperature per exit (in exit-layer order) dividing its logits before the softmax.
+        `None` means 1.0 for all. `allennlp calibrate` fits and stores them.
+    dropout : `float`, optional (default = `0.1`)
+        Dropout before each exit's linear layer.
+    loss_weighting : `str`, optional (default = `"sum"`)
+        `"sum"` adds the exits' cross-entropies; `"depth"` weights exit `k`'s by its layer number + 1
+        (normalised to average 1), stressing the later exits.
+    label_namespace : `str`, optional (default = `"labels"`)
+    load_weights : `bool`, optional (default = `True`)
+        Whether to load the encoder's pretrained weights. Set to `False` automatically when loading an archive.
+    initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
+        Applied to the exit heads only.
+    """
+
+    default_predictor = "sledgehammer_classifier"
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        transformer_model: str,
+        exit_layers: Optional[List[int]] = None,
+        threshold: float = 1.0,
+        temperatures: Optional[List[float]] = None,
+        dropout: float = 0.1,
+        loss_weighting: str = "sum",
+        label_namespace: str = "labels",
+        load_weights: bool = True,
+        initializer: Optional[InitializerApplicator] = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, **kwargs)
+        total_layers = LayerwiseTransformer.count_layers(transformer_model)
+        self.exit_layers = _normalise_exit_layers(exit_layers, total_layers)
+        self._encoder = LayerwiseTransformer(
+            transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights
+        )
+        self._label_namespace = label_namespace
+        self._num_labels = vocab.get_vocab_size(label_namespace)
+        if self._num_labels < 2:
+            raise ConfigurationError(
+                f"the '{label_namespace}' vocabulary has {self._num_labels} label(s); a classifier needs 2 or more"
+            )
+        hidden = self._encoder.hidden_size
+        self._dropout = torch.nn.Dropout(dropout)
+        self._exit_classifiers = torch.nn.ModuleList(
+            [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
+        )
+        if loss_weighting not in ("sum", "depth"):
+            raise ConfigurationError(f"loss_weighting must be 'sum' or 'depth', got {loss_weighting!r}")
+        weights = [1.0] * len(self.exit_layers)
+        if loss_weighting == "depth":
+            weights = [(layer + 1) * len(self.exit_layers) / sum(l + 1 for l in self.exit_layers)
+                       for layer in self.exit_layers]
+        self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
+        self.register_buffer("_temperatures", torch.ones(len(self.exit_layers)), persistent=False)
+        self.temperatures = temperatures if temperatures is not None else [1.0] * len(self.exit_layers)
+        self.threshold = threshold
+        self._cost = InferenceCost(
+            hidden_size=hidden,
+            intermediate_size=self._encoder.intermediate_size,
+            num_labels=self._num_labels,
+            has_pooler=self._encoder.has_pooler,
+        )
+        self._accuracy = CategoricalAccuracy()
+        self._exit_accuracies = [CategoricalAccuracy() for _ in self.exit_layers]
+        self._exit_statistics = ExitStatistics(self.exit_layers, full_layers=self._encoder.num_layers)
+        (initializer or InitializerApplicator())(self._exit_classifiers)
+
+    # ---- runtime settings ---------------------------------------------------------------------------
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ConfigurationError(f"threshold must be a number in [0, 1], got {value!r}")
+        self._threshold = float(value)
+
+    @property
+    def temperatures(self) -> List[float]:
+        return self._temperatures.tolist()
+
+    @temperatures.setter
+    def temperatures(self, values: List[float]) -> None:
+        values = list(values)
+        if len(values) != len(self.exit_layers):
+            raise ConfigurationError(
+                f"expected {len(self.exit_layers)} temperatures (one per exit layer {self.exit_layers}), "
+                f"got {len(values)}: {values}"
+            )
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+                raise ConfigurationError(f"temperatures must be positive finite numbers, got {values}")
+        self._temperatures.copy_(torch.tensor(values, dtype=torch.float))
+
+    @property
+    def num_exits(self) -> int:
+        return len(self.exit_layers)
+
+    # ---- forward ------------------------------------------------------------------------------------
+
+    def forward(  # type: ignore
+        self, tokens: TextFieldTensors, label: Optional[torch.IntTensor] = None, **kwargs
+    ) -> Dict[str, torch.Tensor]:
+        """
+        # Parameters
+
+        tokens : `TextFieldTensors`
+            From a `TextField` indexed by a `pretrained_transformer` indexer.
+        label : `torch.IntTensor`, optional (default = `None`)
+            Gold label indices, `(batch_size,)`.
+
+        # Returns
+
+        An output dictionary of `(batch_size, ...)` tensors:
+        `logits` and `probs` of the answering exit (both after temperature scaling), `confidence`
+        (max of `probs`), `exit_index` (0-based among exits), `exit_layer` (encoder layer), `layers_run`,
+        `exit_logits` (raw) and `exit_probs` (calibrated) of every exit, `(batch_size, num_exits, num_labels)`,
+        NaN for exits a row never reached; and `loss` when labels are given.
+        """
+        inputs = tokens["tokens"]
+        token_ids, mask = inputs["token_ids"], inputs["mask"]
+        state = self._encoder.embed(token_ids, mask, inputs.get("type_ids"))
+        batch_size = token_ids.shape[0]
+        exit_logits = token_ids.new_full((batch_size, self.num_exits, self._num_labels), math.nan, dtype=torch.float)
+        exit_index = torch.full((batch_size,), self.num_exits - 1, dtype=torch.long, device=token_ids.device)
+        early_exit = not self.training and self._threshold < 1.0
+        rows = torch.arange(batch_size, device=token_ids.device)  # batch rows still running
+        exits = dict(zip(self.exit_layers, range(self.num_exits)))
+        for layer in range(self._encoder.num_layers):
+            state = self._encoder.run_layer(layer, state)
+            if layer not in exits:
+                continue
+            k = exits[layer]
+            logits = self._exit_classifiers[k](self._dropout(self._encoder.pool(state.hidden[:, 0])))
+            exit_logits[rows, k] = logits.float()
+            if not early_exit or k == self.num_exits - 1:
+                continue
+            done = is_confident(torch.softmax(logits / self._temperatures[k], dim=-1), self._threshold)
+            if done.any():
+                exit_index[rows[done]] = k
+                rows, staying = rows[~done], (~done).nonzero(as_tuple=True)[0]
+                if rows.numel() == 0:
+                    break
+                state = self._encoder.keep_rows(state, staying)
+
+        output = self._answer(exit_logits, exit_index)
+        self._update_exit_statistics(mask, output)
+        if label is not None:
+            output["loss"] = self._loss(exit_logits, label) if not early_exit else self._answer_loss(output, label)
+            self._accuracy(output["logits"], label)
+            if not early_exit:
+                for k, metric in enumerate(self._exit_accuracies):
+                    metric(exit_logits[:, k], label)
+        return output
+
+    def _answer(self, exit_logits: torch.Tensor, exit_index: torch.Tensor) -> Dict[str, torch.Tensor]:
+        exit_probs = torch.softmax(exit_logits / self._temperatures[None, :, None], dim=-1)
+        rows = torch.arange(exit_logits.shape[0], device=exit_logits.device)
+        probs = exit_probs[rows, exit_index]
+        layers = torch.tensor(self.exit_layers, device=exit_index.device)[exit_index]
+        return {
+            "logits": exit_logits[rows, exit_index] / self._temperatures[exit_index, None],
+            "probs": probs,
+            "confidence": probs.max(dim=-1).values,
+            "exit_index": exit_index,
+            "exit_layer": layers,
+            "layers_run": layers + 1,
+            "exit_logits": exit_logits,
+            "exit_probs": exit_probs,
+        }
+
+    def _loss(self, exit_logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        losses = torch.stack(
+            [torch.nn.functional.cross_entropy(exit_logits[:, k], label.long()) for k in range(self.num_exits)]
+        )
+        return (losses * self._loss_weights).sum()
+
+    @staticmethod
+    def _answer_loss(output: Dict[str, torch.Tensor], label: torch.Tensor) -> torch.Tensor:
+        # With early exit only the answering exit is known for every row.
+        return torch.nn.functional.cross_entropy(output["logits"], label.long())
+
+    def _update_exit_statistics(self, mask: torch.Tensor, output: Dict[str, torch.Tensor]) -> None:
+        lengths = mask.sum(dim=1)
+        exit_index = output["exit_index"]
+        full_flops = self._cost.flops(
+            lengths,
+            torch.full_like(lengths, self._encoder.num_layers),
+            torch.ones_like(lengths),
+        )
+        # Every exit a row passes computes its head, the answering one included.
+        flops = self._cost.flops(lengths, output["layers_run"], exit_index + 1)
+        self._exit_statistics(exit_index, output["layers_run"], flops, full_flops)
+
+    # ---- output and metrics -------------------------------------------------------------------------
+
+    def make_output_human_readable(self, output_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """
+        Adds `label` (the answer's label string) and replaces `exit_probs` by one list per row holding only
+        the exits the row reached; drops `exit_logits`.
+        """
+        labels = self.vocab.get_index_to_token_vocabulary(self._label_namespace)
+        answers = output_dict["probs"].argmax(dim=-1).tolist()
+        output_dict["label"] = [labels[i] for i in answers]
+        reached = output_dict["exit_index"].tolist()
+        output_dict["exit_probs"] = [
+            row[: last + 1].tolist() for row, last in zip(output_dict["exit_probs"].cpu(), reached)
+        ]
+        output_dict.pop("exit_logits", None)
+        return output_dict
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = {"accuracy": self._accuracy.get_metric(reset)}
+        for layer, metric in zip(self.exit_layers, self._exit_accuracies):
+            # Per-exit accuracies exist only for batches where every exit ran (training, threshold 1.0).
+            if metric.total_count > 0:
+                metrics[f"accuracy_exit_{layer}"] = metric.get_metric(reset)
+        if f"accuracy_exit_{self.exit_layers[-1]}" in metrics:
+            metrics["accuracy_last_exit"] = metrics[f"accuracy_exit_{self.exit_layers[-1]}"]
+        metrics.update(self._exit_statistics.get_metric(reset))
+        return metrics
+
+    # ---- loading ------------------------------------------------------------------------------------
+
+    @classmethod
+    def _load(
+        cls,
+        config: Params,
+        serialization_dir: Union[str, PathLike],
+        weights_file: Optional[Union[str, PathLike]] = None,
+        cuda_device: int = -1,
+    ) -> "Model":
+        """
+        Loads a trained model. Top-level config keys `threshold` and `temperatures` (as given by
+        `--overrides '{"threshold": 0.9}'`) are moved into the model's parameters, and the encoder is built
+        without reading its pretrained weights, which the archive replaces anyway.
+        """
+        config = config.duplicate()
+        model_params = config.params["model"]
+        for key in RUNTIME_KEYS:
+            if key in config.params:
+                model_params[key] = config.params.pop(key)
+        model_params["load_weights"] = False
+        return super()._load(config, serialization_dir, weights_file, cuda_device)
+
+
+def _normalise_exit_layers(exit_layers: Optional[List[int]], total_layers: int) -> List[int]:
+    if exit_layers is None:
+        return list(range(total_layers))
+    if len(exit_layers) == 0:
+        raise ConfigurationError("exit_layers must name at least one layer")
+    normalised = []
+    for layer in exit_layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -total_layers <= layer < total_layers:
+            raise ConfigurationError(
+                f"exit layer {layer!r} does not exist: the encoder has {total_layers} layers "
+                f"(valid: 0..{total_layers - 1}, or -{total_layers}..-1 from the end)"
+            )
+        normalised.append(layer % total_layers)
+    if len(set(normalised)) != len(normalised):
+        raise ConfigurationError(f"exit_layers {exit_layers} name the same layer twice")
+    return sorted(normalised)

@@ -1,0 +1,1 @@
+from sledgehammer.modules.layerwise_transformer import EncoderState, LayerwiseTransformer

@@ -1,0 +1,27 @@
+import os
+
+import pytest
+
+from tests.tiny_encoders import build_tiny_encoder
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_factory(tmp_path_factory):
+    """Returns `make(kind="bert", num_layers=4)` -> path of a cached tiny random encoder folder."""
+    made = {}
+
+    def make(kind: str = "bert", num_layers: int = 4) -> str:
+        key = (kind, num_layers)
+        if key not in made:
+            directory = tmp_path_factory.mktemp(f"tiny_{kind}_{num_layers}")
+            made[key] = build_tiny_encoder(kind, str(directory), num_layers=num_layers)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_encoder_factory) -> str:
+    return tiny_encoder_factory("bert")

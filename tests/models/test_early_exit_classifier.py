@@ -1,0 +1,120 @@
+import pytest
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Batch, Instance, Vocabulary
+from allennlp.data.fields import LabelField, TextField
+from allennlp.data.token_indexers import PretrainedTransformerIndexer
+from allennlp.data.tokenizers import PretrainedTransformerTokenizer
+
+from sledgehammer.models import EarlyExitClassifier
+
+SENTENCES = [
+    "the film is good",
+    "a dog runs in the park with a cat",
+    "bad",
+    "the plot is dull and the acting is bad",
+    "great fun",
+    "the worst movie of the year",
+    "people really love this story",
+    "boring",
+]
+LABELS = ["positive", "negative", "neutral"]
+
+
+def make_batch(encoder_dir, sentences=SENTENCES, labels=True):
+    tokenizer = PretrainedTransformerTokenizer(encoder_dir)
+    indexers = {"tokens": PretrainedTransformerIndexer(encoder_dir)}
+    instances = []
+    for i, sentence in enumerate(sentences):
+        fields = {"tokens": TextField(tokenizer.tokenize(sentence), indexers)}
+        if labels:
+            fields["label"] = LabelField(LABELS[i % 3])
+        instances.append(Instance(fields))
+    return instances
+
+
+def make_model(encoder_dir, **kwargs):
+    vocab = Vocabulary()
+    vocab.add_tokens_to_namespace(LABELS, "labels")
+    torch.manual_seed(0)
+    return EarlyExitClassifier(vocab, encoder_dir, **kwargs)
+
+
+def tensors(model, instances):
+    batch = Batch(instances)
+    batch.index_instances(model.vocab)
+    return batch.as_tensor_dict()
+
+
+def test_training_forward_sums_every_exits_loss_and_backpropagates(tiny_bert):
+    model = make_model(tiny_bert)
+    model.train()
+    output = model(**tensors(model, make_batch(tiny_bert)))
+    assert output["exit_logits"].shape == (8, 4, 3)
+    expected = sum(
+        torch.nn.functional.cross_entropy(output["exit_logits"][:, k], tensors(model, make_batch(tiny_bert))["label"])
+        for k in range(4)
+    )
+    assert torch.allclose(output["loss"], expected)
+    output["loss"].backward()
+    assert all(head.weight.grad is not None and head.weight.grad.abs().sum() > 0 for head in model._exit_classifiers)
+    embeddings = model._encoder.model.embeddings.word_embeddings.weight
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+
+
+def test_depth_weighting_weights_later_exits_more(tiny_bert):
+    model = make_model(tiny_bert, loss_weighting="depth")
+    assert model._loss_weights.tolist() == pytest.approx([0.4, 0.8, 1.2, 1.6])
+
+
+def test_metrics_name_every_exit_and_reset(tiny_bert):
+    model = make_model(tiny_bert, exit_layers=[1, 3])
+    model.eval()
+    model(**tensors(model, make_batch(tiny_bert)))
+    metrics = model.get_metrics(reset=True)
+    for key in ("accuracy", "accuracy_exit_1", "accuracy_exit_3", "accuracy_last_exit", "exit_fraction_1",
+                "exit_fraction_3", "layers_run", "relative_layers", "relative_flops"):
+        assert key in metrics
+    assert metrics["layers_run"] == 4 and metrics["exit_fraction_3"] == 1.0
+    assert metrics["accuracy_last_exit"] == metrics["accuracy"]
+    assert model.get_metrics()["layers_run"] == 0.0  # reset
+
+
+@pytest.mark.parametrize(
+    "exit_layers, expected, kept",
+    [(None, [0, 1, 2, 3], 4), ([3, 1], [1, 3], 4), ([-1], [3], 4), ([1], [1], 2), ([0, -2], [0, 2], 3)],
+)
+def test_exit_layers_are_normalised_and_the_encoder_is_cut(tiny_bert, exit_layers, expected, kept):
+    model = make_model(tiny_bert, exit_layers=exit_layers)
+    assert model.exit_layers == expected
+    assert model._encoder.num_layers == kept
+    output = model(**tensors(model, make_batch(tiny_bert)))
+    assert output["exit_logits"].shape[1] == len(expected)
+
+
+@pytest.mark.parametrize("exit_layers, message", [([4], "does not exist"), ([1, 1], "twice"), ([], "at least one")])
+def test_bad_exit_layers_are_configuration_errors(tiny_bert, exit_layers, message):
+    with pytest.raises(ConfigurationError, match=message):
+        make_model(tiny_bert, exit_layers=exit_layers)
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, "0.9", None, True])
+def test_bad_thresholds_are_configuration_errors(tiny_bert, threshold):
+    with pytest.raises(ConfigurationError, match="threshold"):
+        make_model(tiny_bert, threshold=threshold)
+
+
+def test_temperatures_of_the_wrong_length_name_both_lengths(tiny_bert):
+    with pytest.raises(ConfigurationError, match="expected 2 temperatures.*got 3"):
+        make_model(tiny_bert, exit_layers=[1, 3], temperatures=[1.0, 2.0, 3.0])
+    with pytest.raises(ConfigurationError, match="positive"):
+        make_model(tiny_bert, exit_layers=[1, 3], temperatures=[1.0, 0.0])
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "distilbert", "electra", "mpnet"])
+def test_every_encoder_family_trains(tiny_encoder_factory, kind):
+    directory = tiny_encoder_factory(kind)
+    model = make_model(directory)
+    output = model(**tensors(model, make_batch(directory)))
+    output["loss"].backward()
+    assert torch.isfinite(output["loss"])
