@@ -1,0 +1,1 @@
+from sledgehammer.predictors.early_exit_predictor import EarlyExitPredictor

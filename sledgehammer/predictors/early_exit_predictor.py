@@ -1,0 +1,119 @@
+import json
+from typing import List, Optional, Tuple
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import JsonDict
+from allennlp.data import DatasetReader, Instance
+from allennlp.models import Model
+from allennlp.predictors.predictor import Predictor
+
+# Accepted input field names, single texts and pairs; a reader's own configured names are tried first.
+TEXT_FIELDS = ("sentence", "text")
+PAIR_FIELDS = (("premise", "hypothesis"), ("sentence1", "sentence2"))
+
+# What each output line carries, in this order.
+OUTPUT_KEYS = ("label", "probs", "confidence", "exit_layer", "exit_index", "layers_run", "exit_probs")
+
+
+@Predictor.register("sledgehammer_classifier")
+class EarlyExitPredictor(Predictor):
+    """
+    Predicts labels with an early-exit classifier, one JSON object per input line.
+
+    Input lines are `{"sentence": "..."}` (or `"text"`) for single texts and
+    `{"premise": "...", "hypothesis": "..."}` (or `sentence1`/`sentence2`) for pairs, or use the field names the
+    archive's dataset reader was configured with. Each output line holds `label`, `probs` (calibrated, of the
+    answering exit), `confidence`, `exit_layer` (encoder layer, 0-based), `exit_index` (0-based among exits),
+    `layers_run` and `exit_probs` (calibrated probabilities of every exit the input reached).
+
+    Registered as a `Predictor` with name "sledgehammer_classifier".
+
+    # Parameters
+
+    model : `Model`
+        A `sledgehammer_classifier`.
+    dataset_reader : `DatasetReader`
+        The archive's dataset reader; its `text_to_instance(text, text_pair)` builds the inputs.
+    frozen : `bool`, optional (default = `True`)
+    threshold : `float`, optional (default = `None`)
+        Exit threshold in [0, 1] for this predictor (`--predictor-args '{"threshold": 0.9}'`); `None` keeps
+        the model's.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        dataset_reader: DatasetReader,
+        frozen: bool = True,
+        threshold: Optional[float] = None,
+    ) -> None:
+        super().__init__(model, dataset_reader, frozen)
+        if not hasattr(model, "threshold"):
+            raise ConfigurationError(
+                f"the sledgehammer_classifier predictor needs a sledgehammer_classifier model, "
+                f"got {type(model).__name__}"
+            )
+        if threshold is not None:
+            model.threshold = threshold
+        self._lines_read = 0
+
+    def load_line(self, line: str) -> JsonDict:
+        """Parses one input line; blank lines are skipped by the caller and not counted."""
+        self._lines_read += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(
+                f"input line {self._lines_read} (blank lines not counted) is not valid JSON: {error.msg}"
+            ) from None
+        if not isinstance(record, dict):
+            raise ConfigurationError(
+                f"input line {self._lines_read} (blank lines not counted): expected a JSON object such as "
+                f'{{"sentence": "..."}}, got {type(record).__name__}'
+            )
+        self._fields(record, where=f"input line {self._lines_read} (blank lines not counted)")
+        return record
+
+    def predict(self, sentence: str, text_pair: Optional[str] = None) -> JsonDict:
+        """Predicts one text, or one pair when `text_pair` is given."""
+        record = {"sentence": sentence} if text_pair is None else {"premise": sentence, "hypothesis": text_pair}
+        return self.predict_json(record)
+
+    def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        text, text_pair = self._fields(json_dict, where="input")
+        return self._dataset_reader.text_to_instance(text=text, text_pair=text_pair)
+
+    def _fields(self, record: JsonDict, where: str) -> Tuple[str, Optional[str]]:
+        reader_text = getattr(self._dataset_reader, "text_field", None)
+        reader_pair = getattr(self._dataset_reader, "text_pair_field", None)
+        pairs: List[Tuple[str, str]] = list(PAIR_FIELDS)
+        if reader_text and reader_pair:
+            pairs.insert(0, (reader_text, reader_pair))
+        for first, second in pairs:
+            if first in record and second in record:
+                return self._text(record, first, where), self._text(record, second, where)
+        singles = ([reader_text] if reader_text and not reader_pair else []) + list(TEXT_FIELDS)
+        for name in singles:
+            if name in record:
+                return self._text(record, name, where), None
+        raise ConfigurationError(
+            f"{where}: expected a field {' or '.join(repr(n) for n in singles)} (single text) or a pair "
+            f"{' or '.join(f'{a!r}/{b!r}' for a, b in pairs)}, found {sorted(record)}"
+        )
+
+    @staticmethod
+    def _text(record: JsonDict, name: str, where: str) -> str:
+        value = record[name]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
+        return value
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        return self._select(super().predict_instance(instance))
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        return [self._select(output) for output in super().predict_batch_instance(instances)]
+
+    @staticmethod
+    def _select(output: JsonDict) -> JsonDict:
+        return {key: output[key] for key in OUTPUT_KEYS if key in output}
