@@ -54,6 +54,11 @@ class ExitStatistics(Metric):
             self.reset()
         return metrics
 
+    @property
+    def rows(self) -> int:
+        """Rows counted since the last reset."""
+        return self._rows
+
     def reset(self) -> None:
         self._exit_counts = torch.zeros(len(self._exit_layers), dtype=torch.long)
         self._rows = 0

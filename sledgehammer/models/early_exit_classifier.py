@@ -201,7 +201,8 @@ class EarlyExitClassifier(Model):
                 state = self._encoder.keep_rows(state, staying)
 
         output = self._answer(exit_logits, exit_index)
-        self._update_exit_statistics(mask, output)
+        if not self.training:
+            self._update_exit_statistics(mask, output, early_exit)
         if label is not None:
             output["loss"] = self._loss(exit_logits, label) if not early_exit else self._answer_loss(output, label)
             self._accuracy(output["logits"], label)
@@ -237,7 +238,7 @@ class EarlyExitClassifier(Model):
         # With early exit only the answering exit is known for every row.
         return torch.nn.functional.cross_entropy(output["logits"], label.long())
 
-    def _update_exit_statistics(self, mask: torch.Tensor, output: Dict[str, torch.Tensor]) -> None:
+    def _update_exit_statistics(self, mask: torch.Tensor, output: Dict[str, torch.Tensor], early_exit: bool) -> None:
         lengths = mask.sum(dim=1)
         exit_index = output["exit_index"]
         full_flops = self._cost.flops(
@@ -245,8 +246,10 @@ class EarlyExitClassifier(Model):
             torch.full_like(lengths, self._encoder.num_layers),
             torch.ones_like(lengths),
         )
-        # Every exit a row passes computes its head, the answering one included.
-        flops = self._cost.flops(lengths, output["layers_run"], exit_index + 1)
+        # With early exit, every exit a row passes computes its head, the answering one included; without,
+        # inference needs only the last head (the others run here just to report their accuracies).
+        heads_run = exit_index + 1 if early_exit else torch.ones_like(exit_index)
+        flops = self._cost.flops(lengths, output["layers_run"], heads_run)
         self._exit_statistics(exit_index, output["layers_run"], flops, full_flops)
 
     # ---- output and metrics -------------------------------------------------------------------------
@@ -274,7 +277,9 @@ class EarlyExitClassifier(Model):
                 metrics[f"accuracy_exit_{layer}"] = metric.get_metric(reset)
         if f"accuracy_exit_{self.exit_layers[-1]}" in metrics:
             metrics["accuracy_last_exit"] = metrics[f"accuracy_exit_{self.exit_layers[-1]}"]
-        metrics.update(self._exit_statistics.get_metric(reset))
+        # Exit statistics describe inference; training batches do not count.
+        if self._exit_statistics.rows > 0:
+            metrics.update(self._exit_statistics.get_metric(reset))
         return metrics
 
     # ---- loading ------------------------------------------------------------------------------------

@@ -77,7 +77,16 @@ def test_metrics_name_every_exit_and_reset(tiny_bert):
         assert key in metrics
     assert metrics["layers_run"] == 4 and metrics["exit_fraction_3"] == 1.0
     assert metrics["accuracy_last_exit"] == metrics["accuracy"]
-    assert model.get_metrics()["layers_run"] == 0.0  # reset
+    assert metrics["relative_layers"] == 1.0 and metrics["relative_flops"] == pytest.approx(1.0)
+    assert "layers_run" not in model.get_metrics() and "accuracy_exit_1" not in model.get_metrics()  # reset
+
+
+def test_training_batches_do_not_count_as_inference(tiny_bert):
+    model = make_model(tiny_bert)
+    model.train()
+    model(**tensors(model, make_batch(tiny_bert)))
+    metrics = model.get_metrics()
+    assert "accuracy_exit_0" in metrics and "layers_run" not in metrics
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,37 @@
+"""
+Partial model overrides: `--overrides '{"model": {"threshold": 0.9}}'`.
+
+AllenNLP replaces a whole config section when an override gives it as a nested object, so
+`{"model": {"threshold": 0.9}}` would throw away the model's type and every other setting. For a
+`sledgehammer_classifier` config, an override of `model` that names no `type` is read as a change of the
+keys it gives, exactly like the dotted form `{"model.threshold": 0.9}` that AllenNLP already merges. An
+override with a `type` still replaces the model section, and other configs are untouched.
+"""
+from typing import Any, Dict
+
+from allennlp.common import params as allennlp_params
+
+MODEL_TYPE = "sledgehammer_classifier"
+
+_allennlp_with_overrides = allennlp_params.with_overrides
+
+
+def with_partial_model_overrides(original: Any, overrides_dict: Dict[str, Any], prefix: str = "") -> Any:
+    """AllenNLP's `with_overrides`, reading a type-less `model` override of our model as dotted keys."""
+    model_override = overrides_dict.get("model")
+    if (
+        prefix == ""
+        and isinstance(original, dict)
+        and isinstance(original.get("model"), dict)
+        and original["model"].get("type") == MODEL_TYPE
+        and isinstance(model_override, dict)
+        and "type" not in model_override
+    ):
+        overrides_dict = {key: value for key, value in overrides_dict.items() if key != "model"}
+        overrides_dict.update({f"model.{key}": value for key, value in model_override.items()})
+    return _allennlp_with_overrides(original, overrides_dict, prefix)
+
+
+def install() -> None:
+    """Makes AllenNLP's config loading use `with_partial_model_overrides`."""
+    allennlp_params.with_overrides = with_partial_model_overrides
