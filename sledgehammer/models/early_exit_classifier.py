@@ -211,6 +211,15 @@ class EarlyExitClassifier(Model):
                     metric(exit_logits[:, k], label)
         return output
 
+    def plain_forward_logits(self, tokens: TextFieldTensors) -> torch.Tensor:
+        """
+        Raw logits `(batch, num_labels)` of the last exit after one ordinary forward call of the encoder
+        through every kept layer, with no exit logic: the "full model" baseline for speed comparisons.
+        """
+        inputs = tokens["tokens"]
+        hidden = self._encoder.plain_forward(inputs["token_ids"], inputs["mask"], inputs.get("type_ids"))
+        return self._exit_classifiers[-1](self._dropout(self._encoder.pool(hidden[:, 0])))
+
     def _answer(self, exit_logits: torch.Tensor, exit_index: torch.Tensor) -> Dict[str, torch.Tensor]:
         exit_probs = torch.softmax(exit_logits / self._temperatures[None, :, None], dim=-1)
         rows = torch.arange(exit_logits.shape[0], device=exit_logits.device)

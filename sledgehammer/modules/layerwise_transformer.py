@@ -151,6 +151,18 @@ class LayerwiseTransformer(torch.nn.Module):
             hidden = layer(state.hidden, attention_mask=state.attention_bias)[0]
         return EncoderState(hidden, state.mask, state.attention_bias, state.position_bias)
 
+    def plain_forward(
+        self, token_ids: torch.Tensor, mask: torch.Tensor, type_ids: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """
+        The final hidden states `(batch, length, hidden)` from one ordinary Hugging Face forward call through
+        every kept layer: the baseline that layer-by-layer running is measured against.
+        """
+        kwargs = {"input_ids": token_ids, "attention_mask": mask.long()}
+        if self._uses_type_ids and type_ids is not None:
+            kwargs["token_type_ids"] = type_ids
+        return self.model(**kwargs)[0]
+
     def pool(self, first_token: torch.Tensor) -> torch.Tensor:
         """The pretrained pooler (dense + tanh) applied to `(rows, hidden)` first-token vectors, if any."""
         if not self.has_pooler:

@@ -112,3 +112,13 @@ def test_exit_statistics_count_rows_layers_and_flops(tiny_bert):
     assert metrics["layers_run"] == 2.0 and metrics["relative_layers"] == 0.5
     assert 0.4 < metrics["relative_flops"] < 0.6
     assert "accuracy_exit_1" not in metrics  # the last exit never ran for these rows
+
+
+def test_the_plain_forward_baseline_matches_the_last_exit(tiny_bert):
+    model = make_model(tiny_bert)
+    instances = make_batch(tiny_bert, MORE_SENTENCES)
+    model.threshold = 1.0
+    layerwise = run(model, instances)["exit_logits"][:, -1]
+    with torch.no_grad():
+        plain = model.plain_forward_logits(tensors(model, instances)["tokens"])
+    assert torch.allclose(plain, layerwise, atol=1e-5)
