@@ -1,0 +1,11 @@
+"""Temperature scaling of an early-exit classifier's exits and the measures that go with it."""
+from sledgehammer.calibration.temperature_scaling import (
+    DEFAULT_NUM_BINS,
+    ReliabilityBins,
+    calibrate_exits,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+    reliability_bins,
+)
+from sledgehammer.calibration.reliability_diagram import plot_reliability

@@ -1,0 +1,279 @@
+"""
+Safe reading and atomic rewriting of AllenNLP model archives (`model.tar.gz`).
+
+AllenNLP's `load_archive` extracts an archive with `TarFile.extractall` and no filter, so a crafted
+archive could write outside its temporary folder. `check_archive_members` refuses such archives before
+anything is extracted; call it (or `read_archive_config`, which calls it) before `load_archive`.
+
+`write_archive_with_replacements` rewrites an archive with some members replaced or added and every other
+member copied unchanged, through a temporary file that is renamed into place, so an interrupted write
+never leaves a partial archive behind.
+
+This module uses the standard library only.
+"""
+import io
+import json
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+import time
+from typing import IO, Any, Dict, List, Union
+
+CONFIG_NAME = "config.json"
+
+# Prefix and suffix of the temporary file an archive is written to; deliberately unlike an archive name.
+TEMPORARY_PREFIX = ".partial-"
+TEMPORARY_SUFFIX = ".tmp"
+
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+
+
+class ArchiveError(Exception):
+    """A file is not a readable model archive (missing, not a gzipped tar file, no `config.json`, ...)."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """An archive member would be extracted outside the extraction folder, or is not a plain file/folder."""
+
+
+def member_name(name: str) -> str:
+    """The normalised name of an archive member: `./config.json` and `config.json` are the same member."""
+    normalised = posixpath.normpath(name)
+    return "" if normalised == "." else normalised
+
+
+def check_member(member: tarfile.TarInfo, archive_name: str = "archive") -> None:
+    """
+    Raises `UnsafeArchiveError`, naming the member, unless extracting `member` stays inside the folder
+    it is extracted to: its name must be relative without `..` components, a symbolic link must point
+    inside the archive's folder tree, a hard link must name a safe member, and devices and FIFOs are
+    refused.
+
+    # Parameters
+
+    member : `tarfile.TarInfo`
+    archive_name : `str`, optional (default = `"archive"`)
+        How to name the archive in the error message.
+    """
+
+    def unsafe(reason: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"unsafe archive {archive_name}: member {member.name!r} {reason}")
+
+    _check_relative_path(member.name, unsafe, "has an absolute path", "has a '..' path component")
+    if member.issym():
+        target = member.linkname
+        if _is_absolute(target):
+            raise unsafe(f"is a symbolic link to the absolute path {target!r}")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), target))
+        if resolved == ".." or resolved.startswith("../"):
+            raise unsafe(f"is a symbolic link pointing outside the archive ({target!r})")
+    elif member.islnk():
+        _check_relative_path(
+            member.linkname,
+            unsafe,
+            f"is a hard link to the absolute path {member.linkname!r}",
+            f"is a hard link pointing outside the archive ({member.linkname!r})",
+        )
+    elif not (member.isfile() or member.isdir()):
+        raise unsafe("is a device or FIFO, not a regular file or folder")
+
+
+def check_archive_members(archive_path: Union[str, "os.PathLike[str]"]) -> List[tarfile.TarInfo]:
+    """
+    Checks every member of a gzipped tar archive with `check_member` and returns the members.
+
+    # Parameters
+
+    archive_path : `Union[str, os.PathLike]`
+
+    # Raises
+
+    `ArchiveError` when the file does not exist or is not a gzipped tar archive, and
+    `UnsafeArchiveError` for the first unsafe member.
+    """
+    with _open_archive(archive_path) as archive:
+        members = _read_members(archive, archive_path)
+    for member in members:
+        check_member(member, str(archive_path))
+    return members
+
+
+def read_archive_member(archive_path: Union[str, "os.PathLike[str]"], name: str) -> bytes:
+    """
+    The content of the regular-file member `name` of an archive, after checking every member is safe.
+
+    # Raises
+
+    `ArchiveError` when the archive cannot be read or has no such file; `UnsafeArchiveError`.
+    """
+    check_archive_members(archive_path)
+    wanted = member_name(name)
+    with _open_archive(archive_path) as archive:
+        for member in _read_members(archive, archive_path):
+            if member_name(member.name) == wanted and member.isfile():
+                file = archive.extractfile(member)
+                assert file is not None
+                return file.read()
+    raise ArchiveError(f"{archive_path} is not a model archive: it has no {name}")
+
+
+def read_archive_config(archive_path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
+    """
+    The parsed `config.json` of a model archive, after checking every member is safe.
+
+    # Raises
+
+    `ArchiveError` when the archive cannot be read, has no `config.json` or it is not a JSON object;
+    `UnsafeArchiveError`.
+    """
+    content = read_archive_member(archive_path, CONFIG_NAME)
+    try:
+        config = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArchiveError(f"{archive_path}: {CONFIG_NAME} is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ArchiveError(f"{archive_path}: {CONFIG_NAME} is not a JSON object")
+    return config
+
+
+def write_archive_with_replacements(
+    source: PathOrFile,
+    destination: Union[str, "os.PathLike[str]"],
+    replacements: Dict[str, bytes],
+) -> None:
+    """
+    Writes to `destination` a gzipped tar archive holding every member of `source` (same names, same
+    metadata, byte-for-byte the same content), except that each member named in `replacements` gets the
+    given content instead; names that `source` lacks are added at the end.
+
+    The archive is written to a temporary file in `destination`'s folder (named
+    `.partial-XXXXXXXX.tmp`, never like an archive), flushed to disk with `fsync` and renamed onto
+    `destination` with `os.replace`, so that whenever the process stops, `destination` is either its
+    old content or the complete new archive. `destination` may be `source` itself. The temporary file
+    is removed on any Python exception; only a killed process leaves it behind.
+
+    # Parameters
+
+    source : `Union[str, os.PathLike, IO[bytes]]`
+        The archive to copy, as a path or a readable binary file object. Every member is checked with
+        `check_member` as it is copied.
+    destination : `Union[str, os.PathLike]`
+        Where to write the new archive. Its folder must exist. An existing file keeps its permissions.
+    replacements : `Dict[str, bytes]`
+        Member name -> new content.
+    """
+    source_name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "archive")
+    destination = os.fspath(destination)
+    folder = os.path.dirname(os.path.abspath(destination))
+    pending = {member_name(name): (name, content) for name, content in replacements.items()}
+    for name in replacements:
+        check_member(tarfile.TarInfo(name), "replacement")
+    mode = _file_mode(destination)
+
+    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
+    try:
+        with os.fdopen(descriptor, "wb") as output:
+            with _open_archive(source) as original, tarfile.open(
+                fileobj=output, mode="w:gz", format=original.format
+            ) as copy:
+                written = set()
+                for member in _iterate_members(original, source_name):
+                    check_member(member, str(source_name))
+                    name = member_name(member.name)
+                    if name in pending or name in written:
+                        if name not in written:  # the first occurrence of a replaced member
+                            copy.addfile(*_replacement(member, pending.pop(name)[1]))
+                            written.add(name)
+                        continue
+                    if member.isfile():
+                        copy.addfile(member, original.extractfile(member))
+                    else:
+                        copy.addfile(member)
+                for name, content in pending.values():
+                    copy.addfile(*_replacement(tarfile.TarInfo(name), content))
+            output.flush()
+            os.fsync(output.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, destination)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    _fsync_folder(folder)
+
+
+def _check_relative_path(path: str, unsafe, absolute_reason: str, parent_reason: str) -> None:
+    if _is_absolute(path):
+        raise unsafe(absolute_reason)
+    if ".." in path.replace("\\", "/").split("/"):
+        raise unsafe(parent_reason)
+
+
+def _is_absolute(path: str) -> bool:
+    # A Windows drive ("C:...") or a leading (back)slash is absolute somewhere.
+    return path.startswith(("/", "\\")) or (len(path) >= 2 and path[1] == ":" and path[0].isalpha())
+
+
+def _open_archive(source: PathOrFile) -> tarfile.TarFile:
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            if not os.path.exists(source):
+                raise ArchiveError(f"archive {os.fspath(source)} does not exist")
+            if not os.path.isfile(source):
+                raise ArchiveError(f"{os.fspath(source)} is not a model archive (.tar.gz file)")
+            return tarfile.open(source, mode="r:gz")
+        return tarfile.open(fileobj=source, mode="r:gz")
+    except (tarfile.TarError, EOFError, OSError) as error:
+        name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "archive")
+        raise ArchiveError(f"{os.fspath(name)} is not a model archive (.tar.gz file): {error}") from None
+
+
+def _read_members(archive: tarfile.TarFile, name: Any) -> List[tarfile.TarInfo]:
+    return list(_iterate_members(archive, name))
+
+
+def _iterate_members(archive: tarfile.TarFile, name: Any):
+    try:
+        member = archive.next()
+        while member is not None:
+            yield member
+            member = archive.next()
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ArchiveError(f"{name} is not a readable model archive (.tar.gz file): {error}") from None
+
+
+def _replacement(template: tarfile.TarInfo, content: bytes):
+    info = tarfile.TarInfo(template.name)
+    info.mode = template.mode if template.isfile() else 0o644
+    info.uid, info.gid, info.uname, info.gname = template.uid, template.gid, template.uname, template.gname
+    info.mtime = int(time.time())
+    info.size = len(content)
+    return info, io.BytesIO(content)
+
+
+def _file_mode(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_folder(folder: str) -> None:
+    """Makes the rename durable where the platform allows opening a folder."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+

@@ -1,0 +1,88 @@
+"""
+Shared fixtures of the command tests: a tiny trained `sledgehammer_classifier` archive and its data.
+
+The archive is trained once per session (one epoch on 40 rows with a tiny random BERT, a few seconds);
+tests that change an archive must work on a copy (`tiny_archive_copy`).
+"""
+import os
+import random
+import shutil
+from typing import NamedTuple
+
+import pytest
+
+from tests.tiny_encoders import WORDS
+
+POSITIVE = ["good", "great", "best", "love", "funny", "fun"]
+NEGATIVE = ["bad", "awful", "worst", "hate", "boring", "dull"]
+
+
+class TinyArchive(NamedTuple):
+    """A trained archive and the TSV files (`sentence\\tlabel`) it was trained and can be evaluated on."""
+
+    archive: str
+    train_data: str
+    dev_data: str
+    transformer_model: str
+
+
+def write_sentiment_tsv(path: str, num_rows: int, seed: int) -> str:
+    """Writes `num_rows` random sentences labelled "pos"/"neg" by the sentiment words they contain."""
+    rng = random.Random(seed)
+    neutral = [word for word in WORDS if word not in POSITIVE + NEGATIVE and word != "."]
+    lines = ["sentence\tlabel"]
+    for i in range(num_rows):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = rng.sample(neutral, 4) + [rng.choice(POSITIVE if label == "pos" else NEGATIVE)]
+        rng.shuffle(words)
+        lines.append(f"{' '.join(words)}\t{label}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_training_config(transformer_model: str, train_data: str, dev_data: str) -> dict:
+    return {
+        "dataset_reader": {
+            "type": "sledgehammer_table",
+            "transformer_model": transformer_model,
+            "max_length": 32,
+        },
+        "train_data_path": train_data,
+        "validation_data_path": dev_data,
+        "model": {"type": "sledgehammer_classifier", "transformer_model": transformer_model},
+        "data_loader": {"batch_size": 8, "shuffle": True},
+        "trainer": {
+            "num_epochs": 2,
+            "optimizer": {"type": "adam", "lr": 5e-3},
+            "cuda_device": -1,
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_archive(tiny_bert, tmp_path_factory) -> TinyArchive:
+    """A `model.tar.gz` of a `sledgehammer_classifier` trained for one epoch on a tiny sentiment TSV."""
+    import sledgehammer  # noqa: F401  (registers the components)
+    from allennlp.common import Params
+    from allennlp.commands.train import train_model
+
+    folder = tmp_path_factory.mktemp("tiny_trained_archive")
+    train_data = write_sentiment_tsv(str(folder / "train.tsv"), 40, seed=1)
+    dev_data = write_sentiment_tsv(str(folder / "dev.tsv"), 40, seed=2)
+    serialization_dir = str(folder / "run")
+    config = tiny_training_config(tiny_bert, train_data, dev_data)
+    train_model(Params(config), serialization_dir)
+    archive = os.path.join(serialization_dir, "model.tar.gz")
+    assert os.path.isfile(archive)
+    return TinyArchive(archive, train_data, dev_data, tiny_bert)
+
+
+@pytest.fixture
+def tiny_archive_copy(tiny_trained_archive, tmp_path) -> str:
+    """A private copy of the tiny trained archive, in `tmp_path/archive/model.tar.gz`."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    destination = str(folder / "model.tar.gz")
+    shutil.copyfile(tiny_trained_archive.archive, destination)
+    return destination
