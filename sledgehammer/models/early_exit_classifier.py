@@ -28,8 +28,9 @@ class EarlyExitClassifier(Model):
     A pretrained transformer encoder with a classifier ("exit") on several of its layers, trained jointly,
     that can stop computing for a row as soon as one of its exits is confident (Schwartz et al., 2020).
 
-    Each exit takes its layer's first-token vector through the encoder's pretrained pooler (dense + tanh,
-    shared by all exits; skipped for encoders without one), dropout and its own linear layer. Training runs
+    Each exit takes its layer's first-token vector (or, optionally, the mean of its token vectors) through
+    the encoder's pretrained pooler (dense + tanh, shared by all exits; skipped for encoders without one or
+    when `use_pooler` is false), dropout and its own linear layer. Training runs
     every layer up to the highest exit and sums the exits' cross-entropies. In evaluation and prediction,
     row by row, exit `k` answers when the largest of `softmax(logits_k / temperature_k)` is at least
     `threshold`; the last exit always answers. Rows that have answered leave the batch, so no layer is
@@ -54,6 +55,12 @@ class EarlyExitClassifier(Model):
     temperatures : `List[float]`, optional (default = `None`)
         One positive temperature per exit (in exit-layer order) dividing its logits before the softmax.
         `None` means 1.0 for all. `allennlp calibrate` fits and stores them.
+    exit_pooling : `str`, optional (default = `"first_token"`)
+        What an exit reads from its layer: `"first_token"` (the [CLS] vector, as in the paper) or `"mean"`
+        (the average of the layer's token vectors). Encoders trained with mean pooling, such as the
+        sentence-transformers MiniLM, carry no sentence information in their lower layers' first token.
+    use_pooler : `bool`, optional (default = `True`)
+        Whether exits pass through the encoder's pretrained pooler (when it has one).
     dropout : `float`, optional (default = `0.1`)
         Dropout before each exit's linear layer.
     loss_weighting : `str`, optional (default = `"sum"`)
@@ -75,6 +82,8 @@ class EarlyExitClassifier(Model):
         exit_layers: Optional[List[int]] = None,
         threshold: float = 1.0,
         temperatures: Optional[List[float]] = None,
+        exit_pooling: str = "first_token",
+        use_pooler: bool = True,
         dropout: float = 0.1,
         loss_weighting: str = "sum",
         label_namespace: str = "labels",
@@ -95,6 +104,10 @@ class EarlyExitClassifier(Model):
                 f"the '{label_namespace}' vocabulary has {self._num_labels} label(s); a classifier needs 2 or more"
             )
         hidden = self._encoder.hidden_size
+        if exit_pooling not in ("first_token", "mean"):
+            raise ConfigurationError(f"exit_pooling must be 'first_token' or 'mean', got {exit_pooling!r}")
+        self._mean_pooling = exit_pooling == "mean"
+        self._use_pooler = use_pooler and self._encoder.has_pooler
         self._dropout = torch.nn.Dropout(dropout)
         self._exit_classifiers = torch.nn.ModuleList(
             [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
@@ -113,7 +126,8 @@ class EarlyExitClassifier(Model):
             hidden_size=hidden,
             intermediate_size=self._encoder.intermediate_size,
             num_labels=self._num_labels,
-            has_pooler=self._encoder.has_pooler,
+            has_pooler=self._use_pooler,
+            mean_pooling=self._mean_pooling,
         )
         self._accuracy = CategoricalAccuracy()
         self._exit_accuracies = [CategoricalAccuracy() for _ in self.exit_layers]
@@ -188,7 +202,7 @@ class EarlyExitClassifier(Model):
             if layer not in exits:
                 continue
             k = exits[layer]
-            logits = self._exit_classifiers[k](self._dropout(self._encoder.pool(state.hidden[:, 0])))
+            logits = self._exit_classifiers[k](self._exit_features(state.hidden, state.mask))
             exit_logits[rows, k] = logits.float()
             if not early_exit or k == self.num_exits - 1:
                 continue
@@ -218,7 +232,18 @@ class EarlyExitClassifier(Model):
         """
         inputs = tokens["tokens"]
         hidden = self._encoder.plain_forward(inputs["token_ids"], inputs["mask"], inputs.get("type_ids"))
-        return self._exit_classifiers[-1](self._dropout(self._encoder.pool(hidden[:, 0])))
+        return self._exit_classifiers[-1](self._exit_features(hidden, inputs["mask"].bool()))
+
+    def _exit_features(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """What an exit's linear layer reads from `(rows, length, hidden)` states: pooled, with dropout."""
+        if self._mean_pooling:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            vector = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        else:
+            vector = hidden[:, 0]
+        if self._use_pooler:
+            vector = self._encoder.pool(vector)
+        return self._dropout(vector)
 
     def _answer(self, exit_logits: torch.Tensor, exit_index: torch.Tensor) -> Dict[str, torch.Tensor]:
         exit_probs = torch.softmax(exit_logits / self._temperatures[None, :, None], dim=-1)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from tests.models.test_early_exit_classifier import make_batch, make_model, tensors
@@ -62,8 +63,9 @@ def test_a_single_exit_model_always_answers_there(tiny_bert):
     assert output["exit_layer"].tolist() == [2] * len(MORE_SENTENCES)
 
 
-def test_batched_early_exit_gives_the_same_answers_as_batch_size_one(tiny_bert):
-    model = make_model(tiny_bert, temperatures=[1.0, 0.5, 0.7, 1.0])
+@pytest.mark.parametrize("pooling", [{}, {"exit_pooling": "mean", "use_pooler": False}])
+def test_batched_early_exit_gives_the_same_answers_as_batch_size_one(tiny_bert, pooling):
+    model = make_model(tiny_bert, temperatures=[1.0, 0.5, 0.7, 1.0], **pooling)
     instances = make_batch(tiny_bert, MORE_SENTENCES)
     confidences = confidences_at_every_exit(model, instances)
     # A threshold between confidences so that rows leave at different exits.
@@ -114,8 +116,9 @@ def test_exit_statistics_count_rows_layers_and_flops(tiny_bert):
     assert "accuracy_exit_1" not in metrics  # the last exit never ran for these rows
 
 
-def test_the_plain_forward_baseline_matches_the_last_exit(tiny_bert):
-    model = make_model(tiny_bert)
+@pytest.mark.parametrize("pooling", [{}, {"exit_pooling": "mean"}])
+def test_the_plain_forward_baseline_matches_the_last_exit(tiny_bert, pooling):
+    model = make_model(tiny_bert, **pooling)
     instances = make_batch(tiny_bert, MORE_SENTENCES)
     model.threshold = 1.0
     layerwise = run(model, instances)["exit_logits"][:, -1]

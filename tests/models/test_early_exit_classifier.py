@@ -127,3 +127,13 @@ def test_every_encoder_family_trains(tiny_encoder_factory, kind):
     output = model(**tensors(model, make_batch(directory)))
     output["loss"].backward()
     assert torch.isfinite(output["loss"])
+
+
+def test_mean_pooling_averages_real_tokens_only(tiny_bert):
+    model = make_model(tiny_bert, exit_pooling="mean", use_pooler=False)
+    model.eval()
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert model._exit_features(hidden, mask).tolist() == [[2.0, 3.0]]
+    with pytest.raises(ConfigurationError, match="exit_pooling"):
+        make_model(tiny_bert, exit_pooling="max")
