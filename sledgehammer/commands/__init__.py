@@ -1,2 +1,3 @@
 """AllenNLP subcommands added by sledgehammer (registered on import)."""
 from sledgehammer.commands.calibrate import Calibrate, CalibrationError, calibrate_archive
+from sledgehammer.commands.tradeoff import Tradeoff, TradeoffError, run_tradeoff

@@ -1,0 +1,16 @@
+"""Offline analysis of an early-exit classifier: every exit's outputs, speed/accuracy trade-offs, timing."""
+from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
+from sledgehammer.evaluation.tradeoff import (
+    FULL,
+    KINDS,
+    ORACLE_ACCURACY,
+    ORACLE_CONSISTENCY,
+    STATIC,
+    THRESHOLD,
+    compute_tradeoff,
+    pick_threshold,
+    static_name,
+    threshold_name,
+)
+from sledgehammer.evaluation.timing import measure_seconds
+from sledgehammer.evaluation.tradeoff_plot import plot_tradeoff

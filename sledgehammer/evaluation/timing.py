@@ -1,0 +1,123 @@
+"""
+Wall-clock seconds per instance of an early-exit classifier at several thresholds and of the plain full
+model, measured interleaved on the same batches so that load on the machine affects every variant alike.
+"""
+import logging
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from allennlp.common.tqdm import Tqdm
+from allennlp.data import Batch, Instance
+from allennlp.nn.util import move_to_device
+
+from sledgehammer.evaluation.tradeoff import FULL_NAME, threshold_name
+from sledgehammer.models import EarlyExitClassifier
+
+logger = logging.getLogger(__name__)
+
+NUM_THREADS_KEY = "num_threads"
+
+
+def measure_seconds(
+    model: EarlyExitClassifier,
+    instances: List[Instance],
+    thresholds: Sequence[float],
+    batch_size: int,
+    warmup_batches: int = 2,
+    cuda_device: int = -1,
+) -> Dict[str, float]:
+    """
+    Measures the seconds per instance of `model` at each threshold (its early-exit forward pass) and of
+    the full model (`model.plain_forward_logits`: one ordinary pass through every kept layer and the last
+    exit head), in evaluation mode and without gradients.
+
+    The batches are built (and moved to the device) once, before any timing. Then `warmup_batches`
+    batches run every variant untimed, and for every batch each variant runs once, timed with
+    `time.perf_counter` around the model call alone; the variant that runs first rotates from batch to
+    batch to spread drift in the machine's speed. The model's threshold and training mode are restored
+    afterwards. Forward passes at a threshold also update the model's metrics.
+
+    # Parameters
+
+    model : `EarlyExitClassifier`
+    instances : `List[Instance]`
+        Instances with token indexers set; indexed here with the model's vocabulary. Labels are not
+        passed to the model.
+    thresholds : `Sequence[float]`
+        Thresholds in [0, 1].
+    batch_size : `int`
+    warmup_batches : `int`, optional (default = `2`)
+    cuda_device : `int`, optional (default = `-1`)
+        The device the model is on; on a GPU each timed call is synchronised.
+
+    # Returns
+
+    Seconds per instance (total time over all batches divided by the number of instances) under the keys
+    `threshold_name(t)` (e.g. `"threshold=0.9"`) and `"full"`, plus `"num_threads"`: the value of
+    `torch.get_num_threads()` during the measurement.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if warmup_batches < 0:
+        raise ValueError(f"warmup_batches must be >= 0, got {warmup_batches}")
+    if not instances:
+        raise ValueError("no instances to time")
+    batches = _build_batches(model, instances, batch_size, cuda_device)
+    synchronize = torch.cuda.synchronize if cuda_device >= 0 else (lambda: None)
+
+    threshold, was_training = model.threshold, model.training
+    # Variant name -> threshold to set before the call (None: the plain full model).
+    variants: Dict[str, Optional[float]] = {threshold_name(value): float(value) for value in thresholds}
+    variants[FULL_NAME] = None
+    names = list(variants)
+    totals = {name: 0.0 for name in names}
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in batches[:warmup_batches]:
+                for name in names:
+                    _prepare(model, variants[name])
+                    _run(model, variants[name], batch)
+            synchronize()
+            for number, batch in enumerate(Tqdm.tqdm(batches, desc=f"timing at batch size {batch_size}")):
+                start = number % len(names)
+                for name in names[start:] + names[:start]:
+                    _prepare(model, variants[name])
+                    began = time.perf_counter()
+                    _run(model, variants[name], batch)
+                    synchronize()
+                    totals[name] += time.perf_counter() - began
+    finally:
+        model.threshold = threshold
+        model.train(was_training)
+
+    results = {name: total / len(instances) for name, total in totals.items()}
+    results[NUM_THREADS_KEY] = float(torch.get_num_threads())
+    logger.info("Timed %d instances at batch size %d with %d threads", len(instances), batch_size,
+                torch.get_num_threads())
+    return results
+
+
+def _build_batches(model: EarlyExitClassifier, instances: List[Instance], batch_size: int, cuda_device: int):
+    batches = []
+    for start in range(0, len(instances), batch_size):
+        batch = Batch(instances[start : start + batch_size])
+        batch.index_instances(model.vocab)
+        tensors = batch.as_tensor_dict()
+        batches.append(move_to_device({"tokens": tensors["tokens"]}, cuda_device))
+    return batches
+
+
+def _prepare(model: EarlyExitClassifier, threshold: Optional[float]) -> None:
+    """Sets a variant's threshold (untimed)."""
+    if threshold is not None:
+        model.threshold = threshold
+
+
+def _run(model: EarlyExitClassifier, threshold: Optional[float], batch: Dict[str, Any]) -> None:
+    """The timed call of a variant."""
+    if threshold is None:
+        model.plain_forward_logits(batch["tokens"])
+    else:
+        model(tokens=batch["tokens"])

@@ -1,0 +1,232 @@
+"""
+The speed/accuracy trade-off of an early-exit classifier, computed offline from one pass that ran every
+exit (`ExitOutputs`): what each confidence threshold, each exit used alone, the full model and two
+oracles would have answered, and what that would have cost.
+
+Threshold decisions use `first_confident_exit`, the rule the model itself applies layer by layer, so
+a threshold's row here matches what the model does online with the same temperatures.
+
+Costs follow the convention of the model's own metrics (`ExitStatistics`):
+
+* with early exit (threshold < 1) a row runs every layer up to its answering exit and the head of every
+  exit it passed, the answering one included;
+* the full model (and threshold 1.0, which never exits early) runs every kept layer and the last head;
+* a "static" row (exit `k` used alone, as a truncated "partial" model would be) runs the layers up to
+  exit `k` and one head;
+* the oracles pay like an early-exit rule: layers up to, and heads up to, the exit they answer at.
+
+Relative FLOPs are total FLOPs over the full model's total FLOPs on the same rows (`InferenceCost`
+estimates); relative layers are mean layers run over the full model's layers.
+"""
+import math
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from sledgehammer.evaluation.exit_outputs import ExitOutputs
+from sledgehammer.modules.exit_rule import first_confident_exit
+from sledgehammer.modules.inference_cost import InferenceCost
+
+THRESHOLD = "threshold"
+STATIC = "static"
+FULL = "full"
+ORACLE_CONSISTENCY = "oracle_consistency"
+ORACLE_ACCURACY = "oracle_accuracy"
+KINDS = (THRESHOLD, STATIC, FULL, ORACLE_CONSISTENCY, ORACLE_ACCURACY)
+
+FULL_NAME = "full"
+
+# Accuracy comparisons tolerate float rounding.
+_EPSILON = 1e-9
+
+
+def threshold_name(threshold: float) -> str:
+    """The name of a threshold's row (and timing key), e.g. `"threshold=0.9"`, `"threshold=1.0"`."""
+    return f"threshold={float(threshold)!r}"
+
+
+def static_name(exit_layer: int) -> str:
+    """The name of the row of the exit on (0-based) encoder layer `exit_layer` used alone."""
+    return f"exit_layer={exit_layer}"
+
+
+def compute_tradeoff(
+    outputs: ExitOutputs,
+    thresholds: Sequence[float],
+    temperatures: Sequence[float],
+    exit_layers: Sequence[int],
+    cost: InferenceCost,
+    full_layers: Optional[int] = None,
+) -> List[Dict[str, Any]]:
+    """
+    One row per threshold (in the given order), per exit used alone (in exit order), for the full model
+    and for the two oracles (the accuracy oracle only with labels).
+
+    # Parameters
+
+    outputs : `ExitOutputs`
+        Every exit's raw logits for every row (no NaN: run with threshold 1.0).
+    thresholds : `Sequence[float]`
+        Confidence thresholds in [0, 1].
+    temperatures : `Sequence[float]`
+        One positive temperature per exit, dividing its logits before the softmax.
+    exit_layers : `Sequence[int]`
+        The 0-based encoder layer of each exit, ascending.
+    cost : `InferenceCost`
+        The model's cost model.
+    full_layers : `int`, optional (default = `None`)
+        Layers the full model runs; by default the last exit layer + 1.
+
+    # Returns
+
+    A list of dictionaries with the keys `kind` (one of `KINDS`), `name`, `threshold` (`None` except for
+    threshold rows), `accuracy` (fraction in [0, 1]; `None` without labels), `mean_layers`,
+    `relative_layers`, `relative_flops`, `exit_fractions` (share of rows answered at each exit, in exit
+    order) and `agreement_with_last_exit` (share of rows whose answer equals the last exit's).
+
+    * `threshold`: each row answers at its first exit whose largest calibrated probability reaches the
+      threshold, else at the last exit (`first_confident_exit`).
+    * `static`: every row answers at one exit (one row per exit, the last one included).
+    * `full`: every row answers at the last exit.
+    * `oracle_consistency`: each row answers at the earliest exit whose prediction equals the last exit's
+      (so its accuracy is the full model's).
+    * `oracle_accuracy`: each row answers at the earliest exit that is right; rows no exit gets right
+      answer (wrongly) at the last exit.
+    """
+    exit_logits = outputs.exit_logits
+    num_rows, num_exits, _ = exit_logits.shape
+    exit_layers = [int(layer) for layer in exit_layers]
+    if num_rows == 0:
+        raise ValueError("no rows to compute a trade-off on")
+    if len(exit_layers) != num_exits or sorted(set(exit_layers)) != exit_layers:
+        raise ValueError(f"expected {num_exits} ascending exit layers, got {exit_layers}")
+    if len(temperatures) != num_exits:
+        raise ValueError(f"expected {num_exits} temperatures, got {len(temperatures)}")
+    if torch.isnan(exit_logits).any():
+        raise ValueError("exit_logits contain NaN: collect them with threshold 1.0 so every exit runs")
+    for threshold in thresholds:
+        _check_threshold(threshold)
+    full_layers = exit_layers[-1] + 1 if full_layers is None else int(full_layers)
+
+    table = _RowMaker(outputs, exit_layers, cost, full_layers)
+    scaled = exit_logits.double() / torch.tensor(temperatures, dtype=torch.double)[None, :, None]
+    exit_probs = torch.softmax(scaled, dim=-1)
+    last = torch.full((num_rows,), num_exits - 1, dtype=torch.long)
+
+    rows = []
+    for threshold in thresholds:
+        exit_index = first_confident_exit(exit_probs, float(threshold))
+        rows.append(
+            table.row(THRESHOLD, threshold_name(threshold), exit_index, early_exit=threshold < 1.0,
+                      threshold=float(threshold))
+        )
+    for k, layer in enumerate(exit_layers):
+        rows.append(table.row(STATIC, static_name(layer), torch.full_like(last, k), early_exit=False))
+    rows.append(table.row(FULL, FULL_NAME, last, early_exit=False))
+    agrees = table.predictions == table.predictions[:, -1:]
+    rows.append(table.row(ORACLE_CONSISTENCY, ORACLE_CONSISTENCY, _first_true(agrees), early_exit=True))
+    if outputs.labels is not None:
+        correct = table.predictions == outputs.labels[:, None]
+        rows.append(table.row(ORACLE_ACCURACY, ORACLE_ACCURACY, _first_true(correct), early_exit=True))
+    return rows
+
+
+def pick_threshold(
+    rows: List[Dict[str, Any]], max_accuracy_drop_points: float, by: str = "auto"
+) -> Optional[Dict[str, Any]]:
+    """
+    The cheapest threshold row whose accuracy is at most `max_accuracy_drop_points` percentage points
+    below the full model's, or `None` if there is none.
+
+    # Parameters
+
+    rows : `List[Dict[str, Any]]`
+        Rows of `compute_tradeoff` (with labels), including the `full` row.
+    max_accuracy_drop_points : `float`
+        Allowed accuracy loss in percentage points (1.0 allows 91.0% for a full model at 92.0%).
+    by : `str`, optional (default = `"auto"`)
+        The cost: `"relative_flops"` (lowest wins), or a measured speedup key such as `"speedup_b1"` or
+        `"speedup_bN"` (highest wins). `"auto"` uses `"speedup_b1"` when every threshold row has it,
+        else `"relative_flops"`. Ties go to the more accurate row.
+    """
+    if not max_accuracy_drop_points >= 0:
+        raise ValueError(f"the allowed accuracy drop must be >= 0 points, got {max_accuracy_drop_points}")
+    full = [row for row in rows if row["kind"] == FULL]
+    if not full:
+        raise ValueError("the rows have no full-model row to compare with")
+    full_accuracy = full[0]["accuracy"]
+    if full_accuracy is None:
+        raise ValueError("accuracy is unknown (no labels), so no threshold can be picked")
+    candidates = [row for row in rows if row["kind"] == THRESHOLD]
+    if by == "auto":
+        timed = candidates and all(row.get("speedup_b1") is not None for row in candidates)
+        by = "speedup_b1" if timed else "relative_flops"
+    floor = full_accuracy - max_accuracy_drop_points / 100.0 - _EPSILON
+    candidates = [row for row in candidates if row["accuracy"] >= floor and row.get(by) is not None]
+    if not candidates:
+        return None
+    sign = 1.0 if by == "relative_flops" else -1.0
+    return min(candidates, key=lambda row: (sign * row[by], -row["accuracy"]))
+
+
+def _check_threshold(threshold: float) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"thresholds must be numbers in [0, 1], got {threshold!r}")
+
+
+def _first_true(matrix: torch.Tensor) -> torch.Tensor:
+    """Per row of a `(rows, exits)` bool matrix, the first True column, or the last column if none."""
+    num_exits = matrix.shape[1]
+    columns = torch.arange(num_exits).expand_as(matrix)
+    return torch.where(matrix, columns, torch.full_like(columns, num_exits - 1)).min(dim=1).values
+
+
+class _RowMaker:
+    """Turns "which exit answers each row" into a row of the trade-off table."""
+
+    def __init__(
+        self, outputs: ExitOutputs, exit_layers: List[int], cost: InferenceCost, full_layers: int
+    ) -> None:
+        self.outputs = outputs
+        self.cost = cost
+        self.full_layers = full_layers
+        self.layers = torch.tensor(exit_layers, dtype=torch.long) + 1  # layers run to reach each exit
+        self.predictions = outputs.exit_logits.argmax(dim=-1)  # (rows, exits); temperatures keep the argmax
+        lengths = outputs.lengths
+        self.full_flops = float(
+            cost.flops(lengths, torch.full_like(lengths, full_layers), torch.ones_like(lengths)).sum()
+        )
+
+    def row(
+        self,
+        kind: str,
+        name: str,
+        exit_index: torch.Tensor,
+        early_exit: bool,
+        threshold: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        num_rows, num_exits = self.predictions.shape
+        rows = torch.arange(num_rows)
+        answers = self.predictions[rows, exit_index]
+        layers_run = self.layers[exit_index]
+        heads_run = exit_index + 1 if early_exit else torch.ones_like(exit_index)
+        flops = float(self.cost.flops(self.outputs.lengths, layers_run, heads_run).sum())
+        labels = self.outputs.labels
+        accuracy = None if labels is None else _mean(answers == labels)
+        counts = torch.bincount(exit_index, minlength=num_exits)
+        mean_layers = _mean(layers_run)
+        return {
+            "kind": kind,
+            "name": name,
+            "threshold": threshold,
+            "accuracy": accuracy,
+            "mean_layers": mean_layers,
+            "relative_layers": mean_layers / self.full_layers,
+            "relative_flops": flops / self.full_flops if self.full_flops > 0 else math.nan,
+            "exit_fractions": [count / num_rows for count in counts.tolist()],
+            "agreement_with_last_exit": _mean(answers == self.predictions[:, -1]),
+        }
+
+
+def _mean(values: torch.Tensor) -> float:
+    return float(values.double().mean())

@@ -1,0 +1,139 @@
+"""
+The speed/accuracy trade-off plot of `allennlp tradeoff`: accuracy against relative FLOPs and, when the
+speed was measured, against measured speedup.
+
+Uses matplotlib's object-oriented API with the Agg canvas, so it needs no display and leaves the global
+pyplot backend alone.
+"""
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sledgehammer.evaluation.tradeoff import FULL, ORACLE_ACCURACY, ORACLE_CONSISTENCY, STATIC, THRESHOLD
+
+# Measured speedups drawn on the second panel: row key -> legend label.
+SPEEDUP_KEYS = (("speedup_b1", "batch size 1"), ("speedup_bN", "batch size {batch_size}"))
+
+
+def plot_tradeoff(
+    rows: Sequence[Dict[str, Any]],
+    path: Union[str, "os.PathLike[str]"],
+    extra_points: Optional[List[Dict[str, Any]]] = None,
+    title: Optional[str] = None,
+    batch_size: Optional[int] = None,
+) -> None:
+    """
+    Draws accuracy (%) against relative FLOPs: the threshold rows as a curve with each point labelled by
+    its threshold, the exits used alone as squares labelled by their exit layer, the full model as a star
+    and the two oracles as triangles. When the threshold and full rows carry measured speedups
+    (`speedup_b1`, `speedup_bN`), a second panel draws accuracy against speedup. Writes the figure to
+    `path`, in the format given by its extension (e.g. `.png`).
+
+    # Parameters
+
+    rows : `Sequence[Dict[str, Any]]`
+        Rows of `compute_tradeoff` (with labels), possibly with timing fields.
+    path : `Union[str, os.PathLike]`
+    extra_points : `List[Dict[str, Any]]`, optional (default = `None`)
+        More labelled static points, e.g. separately trained truncated models: dictionaries with `name`,
+        `accuracy` (fraction in [0, 1]) and `relative_flops`, and optionally `speedup` (drawn on the
+        speedup panel when there is one).
+    title : `str`, optional (default = `None`)
+    batch_size : `int`, optional (default = `None`)
+        The batch size `speedup_bN` was measured at, for the legend.
+    """
+    rows = [row for row in rows if row.get("accuracy") is not None]
+    if not rows:
+        raise ValueError("no rows with an accuracy to plot")
+    extra_points = list(extra_points or [])
+    timed = [key for key, _ in SPEEDUP_KEYS if any(row.get(key) is not None for row in rows)]
+    figure = Figure(figsize=(6.4 * (2 if timed else 1), 4.8), constrained_layout=True)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2 if timed else 1, squeeze=False)[0]
+
+    flops_ax = axes[0]
+    _draw_curve(flops_ax, _of_kind(rows, THRESHOLD), "relative_flops", "early exit (threshold)", "tab:blue")
+    static_rows = _of_kind(rows, STATIC)
+    for row in static_rows:
+        _point(flops_ax, row["relative_flops"], row["accuracy"], "s", "tab:green", _static_label(row))
+    if static_rows:
+        _legend_marker(flops_ax, "s", "tab:green", "one exit alone (layer)")
+    for point in extra_points:
+        _point(flops_ax, point["relative_flops"], point["accuracy"], "D", "tab:purple", str(point["name"]))
+    if extra_points:
+        _legend_marker(flops_ax, "D", "tab:purple", "other models")
+    _draw_reference_points(flops_ax, rows, "relative_flops")
+    flops_ax.set_xlabel("relative FLOPs (full model = 1)")
+    flops_ax.set_ylabel("accuracy (%)")
+    flops_ax.set_title("accuracy vs estimated cost")
+    flops_ax.grid(True, alpha=0.3)
+    flops_ax.legend(fontsize=8, loc="best")
+
+    if timed:
+        speed_ax = axes[1]
+        colors = {"speedup_b1": "tab:blue", "speedup_bN": "tab:orange"}
+        for key, label in SPEEDUP_KEYS:
+            if key in timed:
+                label = label.format(batch_size=batch_size if batch_size is not None else "N")
+                _draw_curve(speed_ax, _of_kind(rows, THRESHOLD), key, f"early exit, {label}", colors[key])
+        for row in _of_kind(rows, FULL):
+            speed_ax.plot([1.0], [100.0 * row["accuracy"]], "*", color="black", markersize=12, label="full model")
+        for point in extra_points:
+            if point.get("speedup") is not None:
+                _point(speed_ax, point["speedup"], point["accuracy"], "D", "tab:purple", str(point["name"]))
+        speed_ax.set_xlabel("measured speedup over the full model (\u00d7)")
+        speed_ax.set_ylabel("accuracy (%)")
+        speed_ax.set_title("accuracy vs measured speed")
+        speed_ax.grid(True, alpha=0.3)
+        speed_ax.legend(fontsize=8, loc="best")
+
+    if title:
+        figure.suptitle(title)
+    figure.savefig(os.fspath(path), dpi=100)
+
+
+def _of_kind(rows: Sequence[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
+    return [row for row in rows if row["kind"] == kind]
+
+
+def _draw_curve(ax, rows: List[Dict[str, Any]], x_key: str, label: str, color: str) -> None:
+    """Threshold points joined in threshold order; points at the same place share one label."""
+    points = sorted((row["threshold"], row[x_key], 100.0 * row["accuracy"]) for row in rows
+                    if row.get(x_key) is not None)
+    if not points:
+        return
+    ax.plot([p[1] for p in points], [p[2] for p in points], "o-", color=color, markersize=4, label=label)
+    labels: Dict[Tuple[float, float], List[str]] = {}
+    for threshold, x, y in points:
+        labels.setdefault((round(x, 3), round(y, 2)), []).append(f"{threshold:g}")
+    for (x, y), thresholds in labels.items():
+        text = thresholds[0] if len(thresholds) == 1 else f"{thresholds[0]}\u2013{thresholds[-1]}"
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7, color=color)
+
+
+def _draw_reference_points(ax, rows: Sequence[Dict[str, Any]], x_key: str) -> None:
+    for kind, marker, color, label in (
+        (FULL, "*", "black", "full model"),
+        (ORACLE_CONSISTENCY, "^", "tab:red", "oracle (agrees with last exit)"),
+        (ORACLE_ACCURACY, "v", "tab:brown", "oracle (earliest correct exit)"),
+    ):
+        for row in _of_kind(rows, kind):
+            size = 12 if kind == FULL else 7
+            ax.plot([row[x_key]], [100.0 * row["accuracy"]], marker, color=color, markersize=size, label=label)
+
+
+def _point(ax, x: float, accuracy: float, marker: str, color: str, label: str) -> None:
+    y = 100.0 * accuracy
+    ax.plot([x], [y], marker, color=color, markersize=6)
+    ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, color=color)
+
+
+def _legend_marker(ax, marker: str, color: str, label: str) -> None:
+    ax.plot([], [], marker, color=color, markersize=6, label=label)
+
+
+def _static_label(row: Dict[str, Any]) -> str:
+    # A static row runs the layers up to its exit: exit layer = mean layers - 1 (0-based).
+    return f"{int(round(row['mean_layers'])) - 1}"

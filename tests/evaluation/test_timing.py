@@ -1,0 +1,48 @@
+"""
+`measure_seconds` on a tiny model: the keys, positive numbers and the model left as it was. Speed itself
+is never asserted.
+"""
+import pytest
+import torch
+
+from sledgehammer.evaluation import measure_seconds
+from tests.models.test_early_exit_classifier import make_batch, make_model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Several threads on a machine busy with other work make every call stall; the tests need no speed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("batch_size, warmup_batches", [(3, 2), (1, 0)])
+def test_measure_seconds_reports_every_variant_and_restores_the_model(tiny_bert, batch_size, warmup_batches):
+    model = make_model(tiny_bert, exit_layers=[1, 3])
+    model.threshold = 0.8
+    model.train()
+    results = measure_seconds(
+        model, make_batch(tiny_bert)[:5], [0.5, 0.9, 1.0], batch_size, warmup_batches=warmup_batches
+    )
+    assert set(results) == {"threshold=0.5", "threshold=0.9", "threshold=1.0", "full", "num_threads"}
+    assert all(value > 0 for value in results.values())
+    assert results["num_threads"] == 1
+    assert model.threshold == 0.8 and model.training
+
+
+def test_measure_seconds_restores_the_threshold_after_an_error(tiny_bert):
+    model = make_model(tiny_bert, exit_layers=[1, 3])
+    model.threshold = 0.7
+    with pytest.raises(Exception):
+        measure_seconds(model, make_batch(tiny_bert)[:2], [0.5, 2.0], 2)
+    assert model.threshold == 0.7
+
+
+def test_measure_seconds_refuses_bad_arguments(tiny_bert):
+    model = make_model(tiny_bert, exit_layers=[3])
+    with pytest.raises(ValueError, match="batch_size"):
+        measure_seconds(model, make_batch(tiny_bert), [0.5], 0)
+    with pytest.raises(ValueError, match="no instances"):
+        measure_seconds(model, [], [0.5], 2)
