@@ -10,34 +10,31 @@ import json
 import logging
 import os
 import sys
-import tempfile
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Union
 
-import torch
 from allennlp.commands.subcommand import Subcommand
-from allennlp.common.checks import ConfigurationError
-from allennlp.common.tqdm import Tqdm
-from allennlp.data import Instance
-from allennlp.data.data_loaders import SimpleDataLoader
-from allennlp.models.archival import load_archive
-from allennlp.nn.util import move_to_device
 
 from sledgehammer.calibration import DEFAULT_NUM_BINS, calibrate_exits, plot_reliability
+from sledgehammer.commands.archive_inputs import (
+    CommandInputError,
+    check_archive_config,
+    check_data_path,
+    load_checked_archive,
+    read_labelled_instances,
+)
 from sledgehammer.common.archive_files import (
     CONFIG_NAME,
-    ArchiveError,
-    read_archive_config,
     write_archive_with_replacements,
+    write_bytes_atomically,
 )
-from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
 
 logger = logging.getLogger(__name__)
 
-MODEL_TYPE = "sledgehammer_classifier"
 CALIBRATION_NAME = "calibration.json"
 
 
-class CalibrationError(Exception):
+class CalibrationError(CommandInputError):
     """A problem with the user's input that `allennlp calibrate` reports in one line, without a traceback."""
 
 
@@ -107,7 +104,7 @@ def calibrate_from_args(args: argparse.Namespace) -> None:
             overrides=args.overrides,
             plot=args.plot,
         )
-    except CalibrationError as error:
+    except CommandInputError as error:
         print(f"allennlp calibrate: error: {error}", file=sys.stderr)
         sys.exit(2)
 
@@ -159,18 +156,20 @@ def calibrate_archive(
     destination = os.fspath(output_archive) if output_archive is not None else archive_file
     if batch_size < 1:
         raise CalibrationError(f"--batch-size must be at least 1, got {batch_size}")
-    config = _read_checked_config(archive_file)
-    _check_dev_data(dev_data)
+    config = check_archive_config(archive_file, "calibrate", error_class=CalibrationError)
+    check_data_path(dev_data, "DEV_DATA", error_class=CalibrationError)
     _check_output_path(destination, "--output-archive")
     if plot is not None:
         _check_output_path(os.fspath(plot), "--plot")
 
-    archive = _load_checked_archive(archive_file, cuda_device, overrides)
+    archive = load_checked_archive(archive_file, cuda_device, overrides, error_class=CalibrationError)
     model = archive.model
-    instances = _read_labelled_instances(archive.validation_dataset_reader, dev_data, model.vocab)
-    exit_logits, labels = collect_exit_logits(model, instances, batch_size, cuda_device)
+    instances = read_labelled_instances(
+        archive, dev_data, "DEV_DATA", purpose="calibration", error_class=CalibrationError
+    )
+    outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
     try:
-        exits = calibrate_exits(exit_logits, labels, model.exit_layers, num_bins=num_bins)
+        exits = calibrate_exits(outputs.exit_logits, outputs.labels, model.exit_layers, num_bins=num_bins)
     except ValueError as error:
         raise CalibrationError(f"cannot calibrate on {dev_data}: {error}") from None
     temperatures = [result["temperature"] for result in exits]
@@ -195,35 +194,9 @@ def calibrate_archive(
         {CONFIG_NAME: _config_with_temperatures(config, temperatures), CALIBRATION_NAME: report_bytes},
     )
     beside = os.path.join(os.path.dirname(os.path.abspath(destination)), CALIBRATION_NAME)
-    _write_file_atomically(beside, report_bytes)
+    write_bytes_atomically(beside, report_bytes)
     print(f"Wrote the calibrated archive to {destination}")
     return report
-
-
-def collect_exit_logits(
-    model: EarlyExitClassifier, instances: List[Instance], batch_size: int, cuda_device: int = -1
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """
-    Runs a `sledgehammer_classifier` over labelled, indexed instances in evaluation mode with threshold
-    1.0 (so every exit runs for every row) and returns the raw logits of every exit,
-    `(num_instances, num_exits, num_labels)`, and the gold labels, `(num_instances,)`, on the CPU.
-    The model's threshold is restored afterwards.
-    """
-    loader = SimpleDataLoader(instances, batch_size, vocab=model.vocab)
-    threshold = model.threshold
-    model.eval()
-    model.threshold = 1.0
-    all_logits, all_labels = [], []
-    try:
-        with torch.no_grad():
-            for batch in Tqdm.tqdm(loader, desc="calibrate: running every exit"):
-                batch = move_to_device(batch, cuda_device)
-                output = model(**batch)
-                all_logits.append(output["exit_logits"].detach().float().cpu())
-                all_labels.append(batch["label"].detach().long().cpu())
-    finally:
-        model.threshold = threshold
-    return torch.cat(all_logits), torch.cat(all_labels)
 
 
 def format_calibration_table(report: Dict[str, Any]) -> str:
@@ -252,29 +225,6 @@ def format_calibration_table(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _read_checked_config(archive_file: str) -> Dict[str, Any]:
-    try:
-        config = read_archive_config(archive_file)
-    except ArchiveError as error:
-        raise CalibrationError(str(error)) from None
-    model = config.get("model")
-    model_type = model.get("type") if isinstance(model, dict) else None
-    if model_type != MODEL_TYPE:
-        raise CalibrationError(
-            f"{archive_file} holds a model of type {model_type!r}; calibrate only handles {MODEL_TYPE!r}"
-        )
-    return config
-
-
-def _check_dev_data(dev_data: str) -> None:
-    if "://" in dev_data:  # a URL; the dataset reader fetches it
-        return
-    if not os.path.exists(dev_data):
-        raise CalibrationError(f"DEV_DATA {dev_data} does not exist")
-    if os.path.isdir(dev_data):
-        raise CalibrationError(f"DEV_DATA {dev_data} is a folder, not a data file")
-
-
 def _check_output_path(path: str, option: str) -> None:
     if os.path.isdir(path):
         raise CalibrationError(f"{option} {path} is a folder; give a file name")
@@ -287,45 +237,6 @@ def _make_parent_folder(path: str, option: str) -> None:
         raise CalibrationError(f"cannot create the folder of {option} {path}: {error}") from None
 
 
-def _load_checked_archive(archive_file: str, cuda_device: int, overrides: Union[str, Dict[str, Any]]):
-    # Only called once `read_archive_config` has checked that every member extracts inside its folder.
-    try:
-        archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
-    except ConfigurationError as error:
-        raise CalibrationError(f"cannot load {archive_file}: {error}") from None
-    if not isinstance(archive.model, EarlyExitClassifier):
-        raise CalibrationError(f"{archive_file} does not hold a {MODEL_TYPE}")
-    return archive
-
-
-def _read_labelled_instances(reader, dev_data: str, vocab) -> List[Instance]:
-    """Reads, checks and indexes the calibration instances."""
-    try:
-        instances = list(reader.read(dev_data))
-    except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
-        raise CalibrationError(f"cannot read DEV_DATA {dev_data}: {error}") from None
-    if not instances:
-        raise CalibrationError(f"DEV_DATA {dev_data} has no instances; calibration needs labelled data")
-    for number, instance in enumerate(instances, start=1):
-        if "label" not in instance.fields:
-            raise CalibrationError(
-                f"DEV_DATA {dev_data} has no labels (instance {number} has no 'label' field); "
-                "calibration needs gold labels"
-            )
-        reader.apply_token_indexers(instance)
-        try:
-            instance.index_fields(vocab)
-        except KeyError:
-            label_field = instance.fields["label"]
-            namespace = getattr(label_field, "_label_namespace", "labels")
-            known = ", ".join(repr(label) for label in vocab.get_token_to_index_vocabulary(namespace))
-            raise CalibrationError(
-                f"DEV_DATA {dev_data}: instance {number} has the label {label_field.label!r}, "
-                f"which the model does not know (its labels: {known})"
-            ) from None
-    return instances
-
-
 def _config_with_temperatures(config: Dict[str, Any], temperatures: List[float]) -> bytes:
     config = json.loads(json.dumps(config))
     config["model"]["temperatures"] = temperatures
@@ -333,22 +244,3 @@ def _config_with_temperatures(config: Dict[str, Any], temperatures: List[float])
     config.pop("temperatures", None)
     return (json.dumps(config, indent=4) + "\n").encode("utf-8")
 
-
-def _write_file_atomically(path: str, content: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".partial-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as output:
-            output.write(content)
-            output.flush()
-            os.fsync(output.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise

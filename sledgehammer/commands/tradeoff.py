@@ -20,11 +20,15 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 from allennlp.commands.subcommand import Subcommand
-from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance
-from allennlp.models.archival import Archive, load_archive
 
-from sledgehammer.common.archive_files import ArchiveError, read_archive_config
+from sledgehammer.commands.archive_inputs import (
+    CommandInputError,
+    check_archive_config,
+    check_data_path,
+    load_checked_archive,
+    read_labelled_instances,
+)
 from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
 from sledgehammer.evaluation.timing import NUM_THREADS_KEY, measure_seconds
 from sledgehammer.evaluation.tradeoff import (
@@ -39,7 +43,6 @@ from sledgehammer.models import EarlyExitClassifier
 
 logger = logging.getLogger(__name__)
 
-MODEL_TYPE = "sledgehammer_classifier"
 DEFAULT_THRESHOLDS = "0.5,0.6,0.7,0.8,0.9,0.95,0.99,1.0"
 JSON_NAME = "tradeoff.json"
 CSV_NAME = "tradeoff.csv"
@@ -52,7 +55,7 @@ COST_CONVENTION = (
 )
 
 
-class TradeoffError(Exception):
+class TradeoffError(CommandInputError):
     """A problem with the user's input that `allennlp tradeoff` reports in one line, without a traceback."""
 
 
@@ -149,7 +152,7 @@ def tradeoff_from_args(args: argparse.Namespace) -> None:
             cuda_device=args.cuda_device,
             overrides=args.overrides,
         )
-    except TradeoffError as error:
+    except CommandInputError as error:
         print(f"allennlp tradeoff: error: {error}", file=sys.stderr)
         sys.exit(2)
 
@@ -236,8 +239,8 @@ def run_tradeoff(
     output_dir = os.fspath(output_dir)
     thresholds = parse_thresholds(DEFAULT_THRESHOLDS) if thresholds is None else list(thresholds)
     _check_arguments(thresholds, batch_size, time_instances, num_threads, max_accuracy_drop)
-    _check_archive_config(archive_file)
-    _check_data(data)
+    check_archive_config(archive_file, "tradeoff", error_class=TradeoffError)
+    check_data_path(data, "DATA", error_class=TradeoffError)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise TradeoffError(f"--output-dir {output_dir} is a file, not a folder")
 
@@ -265,9 +268,9 @@ def _run_checked(
     cuda_device: int,
     overrides: Union[str, Dict[str, Any]],
 ) -> Dict[str, Any]:
-    archive = _load_checked_archive(archive_file, cuda_device, overrides)
+    archive = load_checked_archive(archive_file, cuda_device, overrides, error_class=TradeoffError)
     model: EarlyExitClassifier = archive.model  # type: ignore[assignment]
-    instances = _read_labelled_instances(archive, data)
+    instances = read_labelled_instances(archive, data, "DATA", purpose="accuracy", error_class=TradeoffError)
     outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
     rows = compute_tradeoff(
         outputs,
@@ -493,67 +496,3 @@ def _check_arguments(
     if max_accuracy_drop is not None and not max_accuracy_drop >= 0:
         raise TradeoffError(f"--max-accuracy-drop must be a number of points >= 0, got {max_accuracy_drop}")
 
-
-def _check_archive_config(archive_file: str) -> None:
-    """Checks (without extracting it) that the archive is safe and holds a sledgehammer_classifier."""
-    try:
-        config = read_archive_config(archive_file)
-    except ArchiveError as error:
-        raise TradeoffError(str(error)) from None
-    model = config.get("model")
-    model_type = model.get("type") if isinstance(model, dict) else None
-    if model_type != MODEL_TYPE:
-        raise TradeoffError(
-            f"{archive_file} holds a model of type {model_type!r}; tradeoff only handles {MODEL_TYPE!r}"
-        )
-
-
-def _check_data(data: str) -> None:
-    if "://" in data:  # a URL; the dataset reader fetches it
-        return
-    if not os.path.exists(data):
-        raise TradeoffError(f"DATA {data} does not exist")
-    if os.path.isdir(data):
-        raise TradeoffError(f"DATA {data} is a folder, not a data file")
-
-
-def _load_checked_archive(archive_file: str, cuda_device: int, overrides: Union[str, Dict[str, Any]]) -> Archive:
-    # Only called once `read_archive_config` has checked that every member extracts inside its folder.
-    try:
-        archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
-    except (ConfigurationError, OSError, RuntimeError, ValueError) as error:
-        message = " ".join(str(error).split())
-        raise TradeoffError(f"cannot load {archive_file}: {message}") from None
-    if not isinstance(archive.model, EarlyExitClassifier):
-        raise TradeoffError(f"{archive_file} does not hold a {MODEL_TYPE}")
-    return archive
-
-
-def _read_labelled_instances(archive: Archive, data: str) -> List[Instance]:
-    """Reads DATA with the archive's validation reader and checks every instance is labelled and known."""
-    reader = archive.validation_dataset_reader
-    vocab = archive.model.vocab
-    try:
-        instances = list(reader.read(data))
-    except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
-        message = " ".join(str(error).split())
-        raise TradeoffError(f"cannot read DATA {data}: {message}") from None
-    if not instances:
-        raise TradeoffError(f"DATA {data} has no instances")
-    for number, instance in enumerate(instances, start=1):
-        if "label" not in instance.fields:
-            raise TradeoffError(
-                f"DATA {data} has no labels (instance {number} has no 'label' field); accuracy needs gold labels"
-            )
-        reader.apply_token_indexers(instance)
-        try:
-            instance.index_fields(vocab)
-        except KeyError:
-            label_field = instance.fields["label"]
-            namespace = getattr(label_field, "_label_namespace", "labels")
-            known = ", ".join(repr(label) for label in vocab.get_token_to_index_vocabulary(namespace))
-            raise TradeoffError(
-                f"DATA {data}: instance {number} has the label {getattr(label_field, 'label', '?')!r}, "
-                f"which the model does not know (its labels: {known})"
-            ) from None
-    return instances

@@ -7,10 +7,11 @@ anything is extracted; call it (or `read_archive_config`, which calls it) before
 
 `write_archive_with_replacements` rewrites an archive with some members replaced or added and every other
 member copied unchanged, through a temporary file that is renamed into place, so an interrupted write
-never leaves a partial archive behind.
+never leaves a partial archive behind. `write_bytes_atomically` writes any other file the same way.
 
 This module uses the standard library only.
 """
+import contextlib
 import io
 import json
 import os
@@ -19,7 +20,7 @@ import stat
 import tarfile
 import tempfile
 import time
-from typing import IO, Any, Dict, List, Union
+from typing import IO, Any, Dict, Iterator, List, Union
 
 CONFIG_NAME = "config.json"
 
@@ -166,33 +167,62 @@ def write_archive_with_replacements(
     """
     source_name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "archive")
     destination = os.fspath(destination)
-    folder = os.path.dirname(os.path.abspath(destination))
     pending = {member_name(name): (name, content) for name, content in replacements.items()}
     for name in replacements:
         check_member(tarfile.TarInfo(name), "replacement")
-    mode = _file_mode(destination)
+    with _atomic_output(destination) as output:
+        with _open_archive(source) as original, tarfile.open(
+            fileobj=output, mode="w:gz", format=original.format
+        ) as copy:
+            written = set()
+            for member in _iterate_members(original, source_name):
+                check_member(member, str(source_name))
+                name = member_name(member.name)
+                if name in pending or name in written:
+                    if name not in written:  # the first occurrence of a replaced member
+                        copy.addfile(*_replacement(member, pending.pop(name)[1]))
+                        written.add(name)
+                    continue
+                if member.isfile():
+                    copy.addfile(member, original.extractfile(member))
+                else:
+                    copy.addfile(member)
+            for name, content in pending.values():
+                copy.addfile(*_replacement(tarfile.TarInfo(name), content))
 
+
+def write_bytes_atomically(path: Union[str, "os.PathLike[str]"], content: bytes) -> None:
+    """
+    Writes `content` to `path` the way `write_archive_with_replacements` writes an archive: to a
+    temporary file in the same folder (`.partial-XXXXXXXX.tmp`), flushed to disk with `fsync` and
+    renamed onto `path` with `os.replace`, so `path` is always either its old content or the new one.
+    The temporary file is removed on any Python exception.
+
+    # Parameters
+
+    path : `Union[str, os.PathLike]`
+        The file to write. Its folder must exist. An existing file keeps its permissions; a new one
+        gets the usual ones (`0o666` less the umask).
+    content : `bytes`
+    """
+    with _atomic_output(os.fspath(path)) as output:
+        output.write(content)
+
+
+@contextlib.contextmanager
+def _atomic_output(destination: str) -> Iterator[IO[bytes]]:
+    """
+    A binary file to write `destination`'s new content to: a temporary file in its folder that, when
+    the block ends without an exception, is flushed to disk, given `destination`'s permissions (or the
+    default ones) and renamed onto it (the rename itself made durable where the platform allows); on
+    any exception it is removed and `destination` is left as it was.
+    """
+    folder = os.path.dirname(os.path.abspath(destination))
+    mode = _file_mode(destination)
     descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
     try:
         with os.fdopen(descriptor, "wb") as output:
-            with _open_archive(source) as original, tarfile.open(
-                fileobj=output, mode="w:gz", format=original.format
-            ) as copy:
-                written = set()
-                for member in _iterate_members(original, source_name):
-                    check_member(member, str(source_name))
-                    name = member_name(member.name)
-                    if name in pending or name in written:
-                        if name not in written:  # the first occurrence of a replaced member
-                            copy.addfile(*_replacement(member, pending.pop(name)[1]))
-                            written.add(name)
-                        continue
-                    if member.isfile():
-                        copy.addfile(member, original.extractfile(member))
-                    else:
-                        copy.addfile(member)
-                for name, content in pending.values():
-                    copy.addfile(*_replacement(tarfile.TarInfo(name), content))
+            yield output
             output.flush()
             os.fsync(output.fileno())
         os.chmod(temporary, mode)

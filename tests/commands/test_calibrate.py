@@ -24,7 +24,7 @@ import sledgehammer  # noqa: F401  (registers the subcommand)
 from allennlp.commands import main
 from allennlp.models.archival import load_archive
 
-from sledgehammer.commands.calibrate import collect_exit_logits, _read_labelled_instances
+from sledgehammer.commands.archive_inputs import read_labelled_instances
 from sledgehammer.common import archive_files
 from sledgehammer.common.archive_files import (
     ArchiveError,
@@ -33,6 +33,7 @@ from sledgehammer.common.archive_files import (
     read_archive_config,
     write_archive_with_replacements,
 )
+from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ALLENNLP = os.path.join(os.path.dirname(sys.executable), "allennlp")
@@ -65,8 +66,9 @@ def exit_negative_log_likelihoods(archive_path, dev_data):
     """Per exit: (NLL of the raw logits, NLL of the model's own calibrated `exit_probs`) on `dev_data`."""
     archive = load_archive(archive_path)
     model = archive.model
-    instances = _read_labelled_instances(archive.validation_dataset_reader, dev_data, model.vocab)
-    logits, labels = collect_exit_logits(model, instances, batch_size=16)
+    instances = read_labelled_instances(archive, dev_data, "DEV_DATA")
+    outputs = collect_exit_outputs(model, instances, batch_size=16)
+    logits, labels = outputs.exit_logits, outputs.labels
     temperatures = torch.tensor(model.temperatures)[None, :, None]
     raw = torch.log_softmax(logits.double(), dim=-1)
     calibrated = torch.log_softmax(logits.double() / temperatures, dim=-1)

@@ -1,0 +1,190 @@
+"""
+Checks of the inputs that sledgehammer's subcommands share (`allennlp calibrate`, `allennlp tradeoff`):
+a trained `sledgehammer_classifier` archive and labelled data read with its validation dataset reader.
+
+Every problem with the user's input is raised as a `CommandInputError` (or the subclass a command asks
+for) with a one-line message, which the command prints without a traceback.
+"""
+import os
+from typing import Any, Dict, List, Type, Union
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Instance
+from allennlp.models.archival import Archive, load_archive
+
+from sledgehammer.common.archive_files import ArchiveError, read_archive_config
+from sledgehammer.models import EarlyExitClassifier
+
+MODEL_TYPE = "sledgehammer_classifier"
+
+
+class CommandInputError(Exception):
+    """A user-input problem that a sledgehammer subcommand reports in one line, without a traceback."""
+
+
+def check_archive_config(
+    archive_file: str,
+    command_name: str,
+    error_class: Type[CommandInputError] = CommandInputError,
+) -> Dict[str, Any]:
+    """
+    Checks, without extracting it, that `archive_file` is a safe model archive (see
+    `sledgehammer.common.archive_files.read_archive_config`) holding a `sledgehammer_classifier`, and
+    returns its parsed `config.json`.
+
+    # Parameters
+
+    archive_file : `str`
+        A local `model.tar.gz`.
+    command_name : `str`
+        The subcommand, for the message about another model type (e.g. `"calibrate"`).
+    error_class : `Type[CommandInputError]`, optional (default = `CommandInputError`)
+        What to raise.
+
+    # Raises
+
+    `error_class` when the archive is missing, unreadable or unsafe, or holds another model type.
+    """
+    try:
+        config = read_archive_config(archive_file)
+    except ArchiveError as error:
+        raise error_class(str(error)) from None
+    model = config.get("model")
+    model_type = model.get("type") if isinstance(model, dict) else None
+    if model_type != MODEL_TYPE:
+        raise error_class(
+            f"{archive_file} holds a model of type {model_type!r}; {command_name} only handles {MODEL_TYPE!r}"
+        )
+    return config
+
+
+def check_data_path(
+    data: str, what: str, error_class: Type[CommandInputError] = CommandInputError
+) -> None:
+    """
+    Checks that a local data path is an existing file. URLs (anything with `://`) are left to the
+    dataset reader, which fetches them.
+
+    # Parameters
+
+    data : `str`
+        The data path or URL.
+    what : `str`
+        How the command names the argument in messages (e.g. `"DEV_DATA"`, `"DATA"`).
+    error_class : `Type[CommandInputError]`, optional (default = `CommandInputError`)
+        What to raise.
+
+    # Raises
+
+    `error_class` when the path does not exist or is a folder.
+    """
+    if "://" in data:  # a URL; the dataset reader fetches it
+        return
+    if not os.path.exists(data):
+        raise error_class(f"{what} {data} does not exist")
+    if os.path.isdir(data):
+        raise error_class(f"{what} {data} is a folder, not a data file")
+
+
+def load_checked_archive(
+    archive_file: str,
+    cuda_device: int,
+    overrides: Union[str, Dict[str, Any]],
+    error_class: Type[CommandInputError] = CommandInputError,
+) -> Archive:
+    """
+    Loads an archive with AllenNLP's `load_archive` and checks that it holds an `EarlyExitClassifier`.
+
+    AllenNLP extracts the archive without filtering its members, so call this only after
+    `check_archive_config` has checked that every member extracts inside its folder.
+
+    # Parameters
+
+    archive_file : `str`
+        A local `model.tar.gz`.
+    cuda_device : `int`
+        Id of the GPU to load the model on (-1 for the CPU).
+    overrides : `Union[str, Dict[str, Any]]`
+        Overrides of the archived configuration (a json(net) string or a dictionary).
+    error_class : `Type[CommandInputError]`, optional (default = `CommandInputError`)
+        What to raise.
+
+    # Raises
+
+    `error_class` when loading fails (`ConfigurationError`, `OSError`, `RuntimeError` or `ValueError`;
+    the message is collapsed to one line) or the model is not a `sledgehammer_classifier`.
+    """
+    try:
+        archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
+    except (ConfigurationError, OSError, RuntimeError, ValueError) as error:
+        raise error_class(f"cannot load {archive_file}: {_one_line(error)}") from None
+    if not isinstance(archive.model, EarlyExitClassifier):
+        raise error_class(f"{archive_file} does not hold a {MODEL_TYPE}")
+    return archive
+
+
+def read_labelled_instances(
+    archive: Archive,
+    data: str,
+    what: str,
+    purpose: str = "the command",
+    error_class: Type[CommandInputError] = CommandInputError,
+) -> List[Instance]:
+    """
+    Reads `data` with the archive's validation dataset reader, checks that there is at least one
+    instance and that every instance has a `label` field, and indexes every instance with the model's
+    vocabulary (so a label the model does not know is reported here, naming the known labels).
+
+    # Parameters
+
+    archive : `Archive`
+        An archive loaded with `load_checked_archive`.
+    data : `str`
+        Labelled data in a format the archive's validation dataset reader reads.
+    what : `str`
+        How the command names the data argument in messages (e.g. `"DEV_DATA"`, `"DATA"`).
+    purpose : `str`, optional (default = `"the command"`)
+        What needs the labels, for messages (e.g. `"calibration"`, `"accuracy"`).
+    error_class : `Type[CommandInputError]`, optional (default = `CommandInputError`)
+        What to raise.
+
+    # Returns
+
+    The instances, indexed and with their token indexers set.
+
+    # Raises
+
+    `error_class` when the data cannot be read (the message is collapsed to one line), has no
+    instances, an instance has no label or a label the model does not know.
+    """
+    reader = archive.validation_dataset_reader
+    vocab = archive.model.vocab
+    try:
+        instances = list(reader.read(data))
+    except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
+        raise error_class(f"cannot read {what} {data}: {_one_line(error)}") from None
+    if not instances:
+        raise error_class(f"{what} {data} has no instances; {purpose} needs labelled data")
+    for number, instance in enumerate(instances, start=1):
+        if "label" not in instance.fields:
+            raise error_class(
+                f"{what} {data} has no labels (instance {number} has no 'label' field); "
+                f"{purpose} needs gold labels"
+            )
+        reader.apply_token_indexers(instance)
+        try:
+            instance.index_fields(vocab)
+        except KeyError:
+            label_field = instance.fields["label"]
+            namespace = getattr(label_field, "_label_namespace", "labels")
+            known = ", ".join(repr(label) for label in vocab.get_token_to_index_vocabulary(namespace))
+            raise error_class(
+                f"{what} {data}: instance {number} has the label {getattr(label_field, 'label', '?')!r}, "
+                f"which the model does not know (its labels: {known})"
+            ) from None
+    return instances
+
+
+def _one_line(error: BaseException) -> str:
+    """The message of `error` with every run of whitespace (newlines included) collapsed to one space."""
+    return " ".join(str(error).split())
