@@ -47,11 +47,11 @@ allennlp predict "$RUN/model.tar.gz" "$RUN/sentences.jsonl" "${PLUGIN[@]}" --ove
   --output-file "$RUN/predictions.jsonl" --silent
 python scripts/show_predictions.py "$RUN/sentences.jsonl" "$RUN/predictions.jsonl"
 
-step "6/7 Evaluating the test split at several thresholds (batch size 32, batched early exit)"
+step "6/7 Evaluating the test split at several thresholds (the config's batches of 32, batched early exit)"
 results=()
 for threshold in 0.6 0.8 0.9 0.95 1.0; do
   allennlp evaluate "$RUN/model.tar.gz" "$DATA/test.tsv" "${PLUGIN[@]}" --overrides "{\"threshold\": $threshold}" \
-    --batch-size 32 --output-file "$RUN/test_metrics_threshold_$threshold.json" > /dev/null
+    --output-file "$RUN/test_metrics_threshold_$threshold.json" > /dev/null
   results+=("$threshold=$RUN/test_metrics_threshold_$threshold.json")
 done
 python scripts/show_threshold_metrics.py "${results[@]}"
