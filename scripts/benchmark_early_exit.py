@@ -5,7 +5,9 @@ and checks the targets of the early-exit issue:
 
 - batch size 1: best wall-clock speedup at <= 1 accuracy point below the full model (target >= 3x);
 - batch size N (default 32): the same for batched early exit (target >= 2x);
-- threshold 1.0 (layer-by-layer, no early exit) against one plain forward call: overhead (target <= 3 %).
+- threshold 1.0 (layer-by-layer, no early exit) against one plain forward call: overhead (target <= 3 %);
+- batched early exit answers like batch size 1: identical exit layers for >= 99.5 % of rows, and for 100 %
+  of the rows whose confidence at no exit lies within 1e-4 of the threshold.
 
 Every variant runs on the same instances in one process, interleaved batch by batch after warm-up
 (`allennlp tradeoff --time` does the measuring), with the thread count fixed and reported.
@@ -22,7 +24,12 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
+import torch
+from allennlp.data import Batch
+from allennlp.models.archival import load_archive
+
 import sledgehammer  # noqa: F401  (registers the model and readers)
+from sledgehammer.commands.archive_inputs import read_labelled_instances
 from sledgehammer.commands.tradeoff import TradeoffError, parse_thresholds, run_tradeoff
 
 MAX_ACCURACY_DROP = 1.0  # accuracy points
@@ -38,6 +45,47 @@ def best_within_drop(rows: List[Dict[str, Any]], speedup_key: str) -> Optional[D
         if row["kind"] == "threshold" and 100 * (full["accuracy"] - row["accuracy"]) <= MAX_ACCURACY_DROP + 1e-9
     ]
     return max(eligible, key=lambda row: row[speedup_key], default=None)
+
+
+def exits_by_batch_size(model, instances, threshold: float, batch_size: int) -> Dict[str, torch.Tensor]:
+    """Exit index of every row at `threshold` when run in batches of `batch_size`, and its exit confidences."""
+    model.eval()
+    model.threshold = threshold
+    exit_index, confidences = [], []
+    with torch.no_grad():
+        for start in range(0, len(instances), batch_size):
+            batch = Batch(instances[start : start + batch_size])
+            batch.index_instances(model.vocab)
+            output = model(tokens=batch.as_tensor_dict()["tokens"])
+            exit_index.append(output["exit_index"])
+            confidences.append(output["exit_probs"].max(dim=-1).values)  # NaN where not reached
+    return {"exit_index": torch.cat(exit_index), "confidences": torch.cat(confidences)}
+
+
+def batch_consistency(archive_file: str, data: str, thresholds: List[float], batch_size: int) -> Dict[str, Any]:
+    """Compares exit layers at batch size 1 and `batch_size`, at every threshold."""
+    archive = load_archive(archive_file)
+    instances = read_labelled_instances(archive, data, "DATA")
+    results = {}
+    for threshold in thresholds:
+        one = exits_by_batch_size(archive.model, instances, threshold, 1)
+        many = exits_by_batch_size(archive.model, instances, threshold, batch_size)
+        same = one["exit_index"] == many["exit_index"]
+        near = ((one["confidences"] - threshold).abs() < 1e-4).any(dim=1)
+        results[str(threshold)] = {
+            "identical_exits": float(same.float().mean()),
+            "identical_exits_away_from_threshold": float(same[~near].float().mean()) if (~near).any() else 1.0,
+            "rows_near_threshold": int(near.sum()),
+        }
+    worst = min(r["identical_exits"] for r in results.values())
+    worst_away = min(r["identical_exits_away_from_threshold"] for r in results.values())
+    return {
+        "batch_size": batch_size,
+        "per_threshold": results,
+        "met": worst >= 0.995 and worst_away == 1.0,
+        "worst_identical_exits": worst,
+        "worst_identical_exits_away_from_threshold": worst_away,
+    }
 
 
 def summarise(report: Dict[str, Any]) -> Dict[str, Any]:
@@ -91,6 +139,9 @@ def main() -> int:
         print(f"benchmark: error: {error}", file=sys.stderr)
         return 2
     summary = summarise(report)
+    summary["batch_consistency"] = batch_consistency(
+        args.archive, args.data, report["meta"]["thresholds"], args.batch_size
+    )
     summary["meta"] = report["meta"]
     with open(os.path.join(args.output_dir, "benchmark.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
@@ -106,6 +157,10 @@ def main() -> int:
         item = summary[f"overhead_at_threshold_1_{suffix}"]
         print(f"- threshold 1.0 vs plain forward, {label}: overhead {100 * item['overhead']:+.1f} %; "
               f"target <= {100 * item['target']:.0f} %: {'met' if item['met'] else 'NOT met'}")
+    consistency = summary["batch_consistency"]
+    print(f"- exits at batch {batch} vs batch 1: worst {100 * consistency['worst_identical_exits']:.2f} % identical "
+          f"({100 * consistency['worst_identical_exits_away_from_threshold']:.2f} % away from the threshold); "
+          f"target >= 99.5 % (100 %): {'met' if consistency['met'] else 'NOT met'}")
     return 0
 
 
