@@ -5,7 +5,10 @@ a trained `sledgehammer_classifier` archive and labelled data read with its vali
 Every problem with the user's input is raised as a `CommandInputError` (or the subclass a command asks
 for) with a one-line message, which the command prints without a traceback.
 """
+import argparse
 import os
+import sys
+from contextlib import contextmanager
 from typing import Any, Dict, List, Type, Union
 
 from allennlp.common.checks import ConfigurationError
@@ -188,3 +191,32 @@ def read_labelled_instances(
 def _one_line(error: BaseException) -> str:
     """The message of `error` with every run of whitespace (newlines included) collapsed to one space."""
     return " ".join(str(error).split())
+
+
+def add_model_run_arguments(subparser: argparse.ArgumentParser) -> None:
+    """Adds the options every sledgehammer subcommand that runs an archived model takes:
+    `--batch-size`, `--cuda-device` and `-o/--overrides`."""
+    subparser.add_argument(
+        "--batch-size", type=int, default=32, metavar="N", help="batch size for running the model"
+    )
+    subparser.add_argument(
+        "--cuda-device", type=int, default=-1, metavar="D", help="id of GPU to use (-1 for CPU)"
+    )
+    subparser.add_argument(
+        "-o",
+        "--overrides",
+        type=str,
+        default="",
+        help="a json(net) structure used to override the archived configuration when loading "
+        "the model and dataset reader, e.g. '{\"dataset_reader.max_length\": 128}'",
+    )
+
+
+@contextmanager
+def reporting_input_errors(command_name: str):
+    """Turns a `CommandInputError` into one line on stderr (`allennlp NAME: error: ...`) and exit status 2."""
+    try:
+        yield
+    except CommandInputError as error:
+        print(f"allennlp {command_name}: error: {error}", file=sys.stderr)
+        sys.exit(2)

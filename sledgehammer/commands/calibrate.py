@@ -17,10 +17,12 @@ from allennlp.commands.subcommand import Subcommand
 from sledgehammer.calibration import DEFAULT_NUM_BINS, calibrate_exits, plot_reliability
 from sledgehammer.commands.archive_inputs import (
     CommandInputError,
+    add_model_run_arguments,
     check_archive_config,
     check_data_path,
     load_checked_archive,
     read_labelled_instances,
+    reporting_input_errors,
 )
 from sledgehammer.common.archive_files import (
     CONFIG_NAME,
@@ -70,31 +72,18 @@ class Calibrate(Subcommand):
             help="where to write the calibrated archive; by default ARCHIVE is replaced (atomically)",
         )
         subparser.add_argument(
-            "--batch-size", type=int, default=32, metavar="N", help="batch size for running the model"
-        )
-        subparser.add_argument(
-            "--cuda-device", type=int, default=-1, metavar="D", help="id of GPU to use (-1 for CPU)"
-        )
-        subparser.add_argument(
-            "-o",
-            "--overrides",
-            type=str,
-            default="",
-            help="a json(net) structure used to override the archived configuration when loading "
-            "the model and dataset reader, e.g. '{\"dataset_reader.max_length\": 128}'",
-        )
-        subparser.add_argument(
             "--plot",
             metavar="PATH.png",
             help="also write a reliability diagram (one panel per exit) to this image file",
         )
+        add_model_run_arguments(subparser)
         subparser.set_defaults(func=calibrate_from_args)
         return subparser
 
 
 def calibrate_from_args(args: argparse.Namespace) -> None:
     """Runs `calibrate_archive` with the parsed arguments; input problems end the program with status 2."""
-    try:
+    with reporting_input_errors("calibrate"):
         calibrate_archive(
             archive_file=args.archive_file,
             dev_data=args.dev_data,
@@ -104,9 +93,6 @@ def calibrate_from_args(args: argparse.Namespace) -> None:
             overrides=args.overrides,
             plot=args.plot,
         )
-    except CommandInputError as error:
-        print(f"allennlp calibrate: error: {error}", file=sys.stderr)
-        sys.exit(2)
 
 
 def calibrate_archive(

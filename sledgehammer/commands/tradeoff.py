@@ -24,10 +24,12 @@ from allennlp.data import Instance
 
 from sledgehammer.commands.archive_inputs import (
     CommandInputError,
+    add_model_run_arguments,
     check_archive_config,
     check_data_path,
     load_checked_archive,
     read_labelled_instances,
+    reporting_input_errors,
 )
 from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
 from sledgehammer.evaluation.timing import NUM_THREADS_KEY, measure_seconds
@@ -93,9 +95,6 @@ class Tradeoff(Subcommand):
             help="comma-separated confidence thresholds in [0, 1]",
         )
         subparser.add_argument(
-            "--batch-size", type=int, default=32, metavar="N", help="batch size for running the model"
-        )
-        subparser.add_argument(
             "--time",
             action="store_true",
             help="also measure seconds per instance of each threshold and of the plain full model, "
@@ -121,24 +120,14 @@ class Tradeoff(Subcommand):
             help="print the cheapest threshold whose accuracy is at most POINTS percentage points below "
             "the full model's (by measured speedup at batch size 1 with --time, else by FLOPs)",
         )
-        subparser.add_argument(
-            "--cuda-device", type=int, default=-1, metavar="D", help="id of GPU to use (-1 for CPU)"
-        )
-        subparser.add_argument(
-            "-o",
-            "--overrides",
-            type=str,
-            default="",
-            help="a json(net) structure used to override the archived configuration when loading "
-            "the model and dataset reader, e.g. '{\"dataset_reader.max_length\": 128}'",
-        )
+        add_model_run_arguments(subparser)
         subparser.set_defaults(func=tradeoff_from_args)
         return subparser
 
 
 def tradeoff_from_args(args: argparse.Namespace) -> None:
     """Runs `run_tradeoff` with the parsed arguments; input problems end the program with status 2."""
-    try:
+    with reporting_input_errors("tradeoff"):
         run_tradeoff(
             archive_file=args.archive_file,
             data=args.data,
@@ -152,9 +141,6 @@ def tradeoff_from_args(args: argparse.Namespace) -> None:
             cuda_device=args.cuda_device,
             overrides=args.overrides,
         )
-    except CommandInputError as error:
-        print(f"allennlp tradeoff: error: {error}", file=sys.stderr)
-        sys.exit(2)
 
 
 def parse_thresholds(text: str) -> List[float]:
