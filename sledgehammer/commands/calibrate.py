@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 from typing import Any, Dict, List, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand

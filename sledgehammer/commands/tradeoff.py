@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import sys
 from typing import Any, Dict, List, Optional, Union
 
 import torch
