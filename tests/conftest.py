@@ -1,6 +1,7 @@
 import os
 
 import pytest
+import torch
 
 from tests.tiny_encoders import build_tiny_encoder
 
@@ -25,3 +26,13 @@ def tiny_encoder_factory(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_bert(tiny_encoder_factory) -> str:
     return tiny_encoder_factory("bert")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Runs a test with one torch thread: several threads on a machine busy with other work make every call
+    stall, and these tests need no speed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

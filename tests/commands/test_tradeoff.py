@@ -26,13 +26,7 @@ TIMING_FIELDS = ("seconds_per_instance_b1", "speedup_b1", "seconds_per_instance_
 STATIC_NAMES = [f"exit_layer={layer}" for layer in range(4)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Several threads on a machine busy with other work make every call stall; the tests need no speed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_tradeoff(*args) -> None:

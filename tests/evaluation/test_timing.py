@@ -9,13 +9,7 @@ from sledgehammer.evaluation import measure_seconds
 from tests.models.test_early_exit_classifier import make_batch, make_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Several threads on a machine busy with other work make every call stall; the tests need no speed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("batch_size, warmup_batches", [(3, 2), (1, 0)])
