@@ -86,3 +86,11 @@ def tiny_archive_copy(tiny_trained_archive, tmp_path) -> str:
     destination = str(folder / "model.tar.gz")
     shutil.copyfile(tiny_trained_archive.archive, destination)
     return destination
+
+
+def assert_one_line_error(stderr: str, prefix: str, message: str) -> None:
+    """A command reported exactly one error line starting with `prefix`, containing `message`, no traceback."""
+    errors = [line for line in stderr.splitlines() if line.startswith(prefix)]
+    assert len(errors) == 1, stderr
+    assert message in errors[0]
+    assert "Traceback" not in stderr

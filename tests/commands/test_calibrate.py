@@ -18,6 +18,8 @@ from typing import Dict
 from unittest import mock
 
 import pytest
+
+from tests.commands.conftest import assert_one_line_error
 import torch
 
 import sledgehammer  # noqa: F401  (registers the subcommand)
@@ -196,11 +198,7 @@ def expect_calibrate_error(archive, dev_data, message, capsys, *extra):
     with pytest.raises(SystemExit) as raised:
         run_calibrate(archive, dev_data, *extra)
     assert raised.value.code == 2
-    stderr = capsys.readouterr().err
-    errors = [line for line in stderr.splitlines() if line.startswith(ERROR_PREFIX)]
-    assert len(errors) == 1, stderr
-    assert message in errors[0]
-    assert "Traceback" not in stderr
+    assert_one_line_error(capsys.readouterr().err, ERROR_PREFIX, message)
     if before is not None:
         assert sha256(archive) == before
     assert not os.path.exists(os.path.join(os.path.dirname(archive), "calibration.json"))

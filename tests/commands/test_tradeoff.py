@@ -12,6 +12,8 @@ import tarfile
 from unittest import mock
 
 import pytest
+
+from tests.commands.conftest import assert_one_line_error
 import torch
 
 import sledgehammer  # noqa: F401  (registers the subcommand)
@@ -115,11 +117,7 @@ def expect_tradeoff_error(archive, data, message, capsys, tmp_path, *extra):
     with pytest.raises(SystemExit) as raised:
         run_tradeoff(archive, data, "--output-dir", output, *extra)
     assert raised.value.code == 2
-    stderr = capsys.readouterr().err
-    errors = [line for line in stderr.splitlines() if line.startswith(ERROR_PREFIX)]
-    assert len(errors) == 1, stderr
-    assert message in errors[0]
-    assert "Traceback" not in stderr
+    assert_one_line_error(capsys.readouterr().err, ERROR_PREFIX, message)
     assert not output.exists()
 
 
