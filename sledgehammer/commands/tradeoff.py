@@ -6,7 +6,7 @@ seconds per instance of each threshold and of the plain full model.
 
     allennlp tradeoff ARCHIVE DATA --output-dir DIR [--thresholds 0.5,0.6,...,1.0] [--batch-size N]
                       [--time] [--time-instances N] [--num-threads N] [--max-accuracy-drop POINTS]
-                      [--cuda-device D]
+                      [--compare OTHER_ARCHIVE ...] [--cuda-device D]
                       [--overrides JSON] [--include-package PACKAGE]
 """
 import argparse
@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from allennlp.commands.subcommand import Subcommand
@@ -30,14 +30,16 @@ from sledgehammer.commands.archive_inputs import (
     read_labelled_instances,
     reporting_input_errors,
 )
-from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
+from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
 from sledgehammer.evaluation.timing import NUM_THREADS_KEY, measure_seconds
 from sledgehammer.evaluation.tradeoff import (
     FULL,
     FULL_NAME,
+    SEPARATE,
     THRESHOLD,
     compute_tradeoff,
     pick_threshold,
+    separate_model_row,
 )
 from sledgehammer.evaluation.tradeoff_plot import plot_tradeoff
 from sledgehammer.models import EarlyExitClassifier
@@ -49,6 +51,7 @@ JSON_NAME = "tradeoff.json"
 CSV_NAME = "tradeoff.csv"
 PLOT_NAME = "tradeoff.png"
 TIMING_FIELDS = ("seconds_per_instance_b1", "speedup_b1", "seconds_per_instance_bN", "speedup_bN")
+TIMED_KINDS = (THRESHOLD, FULL, SEPARATE)
 COST_CONVENTION = (
     "FLOPs are InferenceCost estimates relative to the full model (every kept layer and the last exit "
     "head) on the same rows; with early exit (threshold < 1, oracles) a row pays the layers up to and "
@@ -75,8 +78,10 @@ class Tradeoff(Subcommand):
         the full model; the same for each exit used alone (a truncated model), the full model and two
         oracles (earliest exit agreeing with the last one; earliest correct exit). With --time it also
         measures the seconds per instance of each threshold and of the plain full model, at batch size
-        1 and at --batch-size. Writes tradeoff.json, tradeoff.csv and tradeoff.png to --output-dir and
-        prints a markdown table."""
+        1 and at --batch-size. With --compare, separately trained models (e.g. truncated models
+        trained alone with exit_layers [k]) are run on the same DATA and added to the table and plot.
+        Writes tradeoff.json, tradeoff.csv and tradeoff.png to --output-dir and prints a markdown
+        table."""
         subparser = parser.add_parser(
             self.name,
             description=description,
@@ -119,6 +124,15 @@ class Tradeoff(Subcommand):
             help="print the cheapest threshold whose accuracy is at most POINTS percentage points below "
             "the full model's (by measured speedup at batch size 1 with --time, else by FLOPs)",
         )
+        subparser.add_argument(
+            "--compare",
+            action="append",
+            default=[],
+            metavar="OTHER_ARCHIVE",
+            help="a separately trained sledgehammer_classifier archive (e.g. a truncated model trained "
+            "alone) to run on DATA and add to the table and plot, named by its folder; repeatable. "
+            "Loaded without --overrides; its last exit answers",
+        )
         add_model_run_arguments(subparser)
         subparser.set_defaults(func=tradeoff_from_args)
         return subparser
@@ -137,6 +151,7 @@ def tradeoff_from_args(args: argparse.Namespace) -> None:
             time_instances=args.time_instances,
             num_threads=args.num_threads,
             max_accuracy_drop=args.max_accuracy_drop,
+            compare=args.compare,
             cuda_device=args.cuda_device,
             overrides=args.overrides,
         )
@@ -178,6 +193,7 @@ def run_tradeoff(
     time_instances: Optional[int] = None,
     num_threads: Optional[int] = None,
     max_accuracy_drop: Optional[float] = None,
+    compare: Sequence[Union[str, "os.PathLike[str]"]] = (),
     cuda_device: int = -1,
     overrides: Union[str, Dict[str, Any]] = "",
 ) -> Dict[str, Any]:
@@ -207,6 +223,12 @@ def run_tradeoff(
     max_accuracy_drop : `float`, optional (default = `None`)
         If given, pick (and print) the cheapest threshold within this many accuracy points of the full
         model; see `pick_threshold`.
+    compare : `Sequence[Union[str, os.PathLike]]`, optional (default = `()`)
+        Archives of separately trained `sledgehammer_classifier`s (e.g. truncated models trained alone
+        with `exit_layers: [k]`), loaded without `overrides`, run on `data` with their own readers and
+        added as `separate_model` rows (see `separate_model_row`), named by their folder (or file name
+        when it is not `model.tar.gz`); with `time_speed` they are timed in the same loop. For each,
+        the report's `meta["comparisons"]` holds the most accurate threshold that costs no more FLOPs.
     cuda_device : `int`, optional (default = `-1`)
     overrides : `Union[str, Dict[str, Any]]`, optional (default = `""`)
         Overrides of the archived configuration used when loading the model and reader.
@@ -225,6 +247,9 @@ def run_tradeoff(
     thresholds = parse_thresholds(DEFAULT_THRESHOLDS) if thresholds is None else list(thresholds)
     _check_arguments(thresholds, batch_size, time_instances, num_threads, max_accuracy_drop)
     check_archive_config(archive_file, "tradeoff", error_class=TradeoffError)
+    compared_files = _name_compared_archives([os.fspath(path) for path in compare])
+    for compared_file in compared_files.values():
+        check_archive_config(compared_file, "tradeoff", error_class=TradeoffError)
     check_data_path(data, "DATA", error_class=TradeoffError)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise TradeoffError(f"--output-dir {output_dir} is a file, not a folder")
@@ -235,7 +260,7 @@ def run_tradeoff(
     try:
         return _run_checked(
             archive_file, data, output_dir, thresholds, batch_size, time_speed, time_instances,
-            max_accuracy_drop, cuda_device, overrides,
+            max_accuracy_drop, compared_files, cuda_device, overrides,
         )
     finally:
         torch.set_num_threads(default_threads)
@@ -250,6 +275,7 @@ def _run_checked(
     time_speed: bool,
     time_instances: Optional[int],
     max_accuracy_drop: Optional[float],
+    compared_files: Dict[str, str],
     cuda_device: int,
     overrides: Union[str, Dict[str, Any]],
 ) -> Dict[str, Any]:
@@ -265,6 +291,15 @@ def _run_checked(
         cost=model._cost,
         full_layers=model._encoder.num_layers,
     )
+    compared = {
+        name: _run_compared(name, path, data, instances, batch_size, cuda_device)
+        for name, path in compared_files.items()
+    }
+    for name, (other, _, other_outputs) in compared.items():
+        rows.append(
+            separate_model_row(name, other_outputs, other._cost, other._encoder.num_layers,
+                               outputs, model._cost, model._encoder.num_layers)
+        )
     meta: Dict[str, Any] = {
         "archive": os.path.abspath(archive_file),
         "data": data,
@@ -281,9 +316,14 @@ def _run_checked(
         "cost_convention": COST_CONVENTION,
         "timed": time_speed,
     }
+    if compared:
+        meta["compared_archives"] = {name: os.path.abspath(path) for name, path in compared_files.items()}
     if time_speed:
-        timed_instances = instances if time_instances is None else instances[:time_instances]
-        meta.update(_add_timing(rows, model, timed_instances, thresholds, batch_size, cuda_device))
+        limit = len(instances) if time_instances is None else time_instances
+        others = {name: (other, other_instances[:limit]) for name, (other, other_instances, _) in compared.items()}
+        meta.update(_add_timing(rows, model, instances[:limit], thresholds, batch_size, cuda_device, others))
+    if compared:
+        meta["comparisons"] = compare_with_thresholds(rows)
 
     picked = None
     if max_accuracy_drop is not None:
@@ -298,6 +338,8 @@ def _run_checked(
     print(format_markdown_table(report))
     if max_accuracy_drop is not None:
         print(format_pick(rows, picked, max_accuracy_drop, batch_size if time_speed else None))
+    for comparison in meta.get("comparisons", []):
+        print(format_comparison(comparison))
     _write_outputs(report, output_dir)
     print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
     return report
@@ -310,15 +352,19 @@ def _add_timing(
     thresholds: List[float],
     batch_size: int,
     cuda_device: int,
+    other_models: Dict[str, Tuple[EarlyExitClassifier, List[Instance]]],
 ) -> Dict[str, Any]:
     """Measures seconds per instance at batch size 1 and `batch_size` and adds them to the rows."""
-    per_batch_size = {"b1": measure_seconds(model, instances, thresholds, 1, cuda_device=cuda_device)}
-    if batch_size == 1:
-        per_batch_size["bN"] = per_batch_size["b1"]
-    else:
-        per_batch_size["bN"] = measure_seconds(model, instances, thresholds, batch_size, cuda_device=cuda_device)
+    per_batch_size = {}
+    for suffix, size in (("b1", 1), ("bN", batch_size)):
+        if suffix == "bN" and batch_size == 1:
+            per_batch_size["bN"] = per_batch_size["b1"]
+        else:
+            per_batch_size[suffix] = measure_seconds(
+                model, instances, thresholds, size, cuda_device=cuda_device, other_models=other_models
+            )
     for row in rows:
-        timed = row["kind"] in (THRESHOLD, FULL)
+        timed = row["kind"] in TIMED_KINDS
         for suffix, seconds in per_batch_size.items():
             variant = seconds.get(row["name"]) if timed else None
             row[f"seconds_per_instance_{suffix}"] = variant
@@ -332,6 +378,83 @@ def _add_timing(
             "full_model": "plain_forward_logits (one ordinary encoder pass, last exit head)",
         }
     }
+
+
+def _name_compared_archives(paths: List[str]) -> Dict[str, str]:
+    """Names each `--compare` archive by its folder (its file name when it is not `model.tar.gz`)."""
+    named: Dict[str, str] = {}
+    for path in paths:
+        folder, file_name = os.path.split(os.path.abspath(path))
+        name = os.path.basename(folder) if file_name == "model.tar.gz" else file_name
+        if name in named or name == FULL_NAME or name.startswith("threshold="):
+            raise TradeoffError(
+                f"--compare {path}: the name {name!r} is already taken (by {named.get(name, 'a row')}); "
+                "give archives in differently named folders"
+            )
+        named[name] = path
+    return named
+
+
+def _run_compared(
+    name: str, path: str, data: str, instances: List[Instance], batch_size: int, cuda_device: int
+) -> Tuple[EarlyExitClassifier, List[Instance], ExitOutputs]:
+    """Loads a `--compare` archive, reads DATA with its reader and runs it once over every row."""
+    archive = load_checked_archive(path, cuda_device, "", error_class=TradeoffError)
+    other: EarlyExitClassifier = archive.model  # type: ignore[assignment]
+    other_instances = read_labelled_instances(
+        archive, data, f"DATA (read for --compare {path})", purpose="accuracy", error_class=TradeoffError
+    )
+    expected = [instance["label"].label for instance in instances]  # type: ignore[attr-defined]
+    found = [instance["label"].label for instance in other_instances]  # type: ignore[attr-defined]
+    if found != expected:
+        raise TradeoffError(
+            f"--compare {path}: its dataset reader reads DATA {data} as {len(found)} labelled rows that "
+            f"differ from the early-exit model's {len(expected)}; both must read the same rows"
+        )
+    logger.info("Running %s (%s) over DATA", name, path)
+    return other, other_instances, collect_exit_outputs(other, other_instances, batch_size, cuda_device)
+
+
+def compare_with_thresholds(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """
+    For each `separate_model` row, the most accurate threshold row that costs no more relative FLOPs:
+    a list of `{"name", "accuracy", "relative_flops", "threshold", "threshold_accuracy",
+    "threshold_relative_flops", "accuracy_difference_points"}` (the threshold keys `None` when every
+    threshold costs more).
+    """
+    thresholds = [row for row in rows if row["kind"] == THRESHOLD and row["accuracy"] is not None]
+    comparisons = []
+    for row in rows:
+        if row["kind"] != SEPARATE or row["accuracy"] is None:
+            continue
+        cheaper = [other for other in thresholds if other["relative_flops"] <= row["relative_flops"] + 1e-9]
+        best = max(cheaper, key=lambda other: (other["accuracy"], -other["relative_flops"]), default=None)
+        comparisons.append({
+            "name": row["name"],
+            "accuracy": row["accuracy"],
+            "relative_flops": row["relative_flops"],
+            "threshold": None if best is None else best["threshold"],
+            "threshold_accuracy": None if best is None else best["accuracy"],
+            "threshold_relative_flops": None if best is None else best["relative_flops"],
+            "accuracy_difference_points":
+                None if best is None else 100.0 * (best["accuracy"] - row["accuracy"]),
+        })
+    return comparisons
+
+
+def format_comparison(comparison: Dict[str, Any]) -> str:
+    """The sentence comparing a separately trained model with the early-exit thresholds."""
+    head = (
+        f"{comparison['name']}: {100.0 * comparison['accuracy']:.2f}% at {comparison['relative_flops']:.3f} "
+        "of the full model's FLOPs; "
+    )
+    if comparison["threshold"] is None:
+        return head + "no threshold of the early-exit model is as cheap"
+    return head + (
+        f"the early-exit model at threshold {comparison['threshold']:g} gets "
+        f"{100.0 * comparison['threshold_accuracy']:.2f}% at {comparison['threshold_relative_flops']:.3f} "
+        f"({comparison['accuracy_difference_points']:+.2f} points)"
+    )
 
 
 def _ratio(numerator: float, denominator: float) -> Optional[float]:

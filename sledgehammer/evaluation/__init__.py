@@ -5,10 +5,12 @@ from sledgehammer.evaluation.tradeoff import (
     KINDS,
     ORACLE_ACCURACY,
     ORACLE_CONSISTENCY,
+    SEPARATE,
     STATIC,
     THRESHOLD,
     compute_tradeoff,
     pick_threshold,
+    separate_model_row,
     static_name,
     threshold_name,
 )

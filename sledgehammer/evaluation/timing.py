@@ -4,7 +4,7 @@ model, measured interleaved on the same batches so that load on the machine affe
 """
 import logging
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.tqdm import Tqdm
@@ -26,11 +26,14 @@ def measure_seconds(
     batch_size: int,
     warmup_batches: int = 2,
     cuda_device: int = -1,
+    other_models: Optional[Dict[str, Tuple[EarlyExitClassifier, List[Instance]]]] = None,
 ) -> Dict[str, float]:
     """
     Measures the seconds per instance of `model` at each threshold (its early-exit forward pass) and of
     the full model (`model.plain_forward_logits`: one ordinary pass through every kept layer and the last
-    exit head), in evaluation mode and without gradients.
+    exit head), in evaluation mode and without gradients. Other models (e.g. truncated models trained
+    alone) can be timed in the same loop, each as its plain forward pass on its own reading of the same
+    data.
 
     The batches are built (and moved to the device) once, before any timing. Then `warmup_batches`
     batches run every variant untimed, and for every batch each variant runs once, timed with
@@ -49,13 +52,16 @@ def measure_seconds(
     batch_size : `int`
     warmup_batches : `int`, optional (default = `2`)
     cuda_device : `int`, optional (default = `-1`)
-        The device the model is on; on a GPU each timed call is synchronised.
+        The device the models are on; on a GPU each timed call is synchronised.
+    other_models : `Dict[str, Tuple[EarlyExitClassifier, List[Instance]]]`, optional (default = `None`)
+        More models to time, by name (names must differ from the threshold names and `"full"`), each with
+        the same rows as `instances` read by its own dataset reader (its tokenizer may differ).
 
     # Returns
 
     Seconds per instance (total time over all batches divided by the number of instances) under the keys
-    `threshold_name(t)` (e.g. `"threshold=0.9"`) and `"full"`, plus `"num_threads"`: the value of
-    `torch.get_num_threads()` during the measurement.
+    `threshold_name(t)` (e.g. `"threshold=0.9"`), `"full"` and the names of `other_models`, plus
+    `"num_threads"`: the value of `torch.get_num_threads()` during the measurement.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -63,34 +69,49 @@ def measure_seconds(
         raise ValueError(f"warmup_batches must be >= 0, got {warmup_batches}")
     if not instances:
         raise ValueError("no instances to time")
-    batches = _build_batches(model, instances, batch_size, cuda_device)
+    other_models = dict(other_models or {})
+    # Variant name -> (model, threshold to set before the call; None: the plain full model).
+    variants: Dict[str, Tuple[EarlyExitClassifier, Optional[float]]] = {
+        threshold_name(value): (model, float(value)) for value in thresholds
+    }
+    variants[FULL_NAME] = (model, None)
+    batches = {id(model): _build_batches(model, instances, batch_size, cuda_device)}
+    models = [model]
+    for name, (other, other_instances) in other_models.items():
+        if name in variants or name == NUM_THREADS_KEY:
+            raise ValueError(f"the other model's name {name!r} is taken")
+        if len(other_instances) != len(instances):
+            raise ValueError(f"{name} has {len(other_instances)} instances, the model {len(instances)}")
+        variants[name] = (other, None)
+        models.append(other)
+        batches[id(other)] = _build_batches(other, other_instances, batch_size, cuda_device)
     synchronize = torch.cuda.synchronize if cuda_device >= 0 else (lambda: None)
 
-    threshold, was_training = model.threshold, model.training
-    # Variant name -> threshold to set before the call (None: the plain full model).
-    variants: Dict[str, Optional[float]] = {threshold_name(value): float(value) for value in thresholds}
-    variants[FULL_NAME] = None
+    saved = [(each, each.threshold, each.training) for each in models]
     names = list(variants)
     totals = {name: 0.0 for name in names}
-    model.eval()
+    for each in models:
+        each.eval()
     try:
         with torch.no_grad():
-            for batch in batches[:warmup_batches]:
+            for number in range(min(warmup_batches, len(batches[id(model)]))):
                 for name in names:
-                    _prepare(model, variants[name])
-                    _run(model, variants[name], batch)
+                    _prepare(variants[name])
+                    _run(variants[name], batches[id(variants[name][0])][number])
             synchronize()
-            for number, batch in enumerate(Tqdm.tqdm(batches, desc=f"timing at batch size {batch_size}")):
+            for number in Tqdm.tqdm(range(len(batches[id(model)])), desc=f"timing at batch size {batch_size}"):
                 start = number % len(names)
                 for name in names[start:] + names[:start]:
-                    _prepare(model, variants[name])
+                    batch = batches[id(variants[name][0])][number]
+                    _prepare(variants[name])
                     began = time.perf_counter()
-                    _run(model, variants[name], batch)
+                    _run(variants[name], batch)
                     synchronize()
                     totals[name] += time.perf_counter() - began
     finally:
-        model.threshold = threshold
-        model.train(was_training)
+        for each, threshold, was_training in saved:
+            each.threshold = threshold
+            each.train(was_training)
 
     results = {name: total / len(instances) for name, total in totals.items()}
     results[NUM_THREADS_KEY] = float(torch.get_num_threads())
@@ -109,14 +130,16 @@ def _build_batches(model: EarlyExitClassifier, instances: List[Instance], batch_
     return batches
 
 
-def _prepare(model: EarlyExitClassifier, threshold: Optional[float]) -> None:
+def _prepare(variant: Tuple[EarlyExitClassifier, Optional[float]]) -> None:
     """Sets a variant's threshold (untimed)."""
+    model, threshold = variant
     if threshold is not None:
         model.threshold = threshold
 
 
-def _run(model: EarlyExitClassifier, threshold: Optional[float], batch: Dict[str, Any]) -> None:
+def _run(variant: Tuple[EarlyExitClassifier, Optional[float]], batch: Dict[str, Any]) -> None:
     """The timed call of a variant."""
+    model, threshold = variant
     if threshold is None:
         model.plain_forward_logits(batch["tokens"])
     else:

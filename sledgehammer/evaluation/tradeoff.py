@@ -13,7 +13,9 @@ Costs follow the convention of the model's own metrics (`ExitStatistics`):
 * the full model (and threshold 1.0, which never exits early) runs every kept layer and the last head;
 * a "static" row (exit `k` used alone, as a truncated "partial" model would be) runs the layers up to
   exit `k` and one head;
-* the oracles pay like an early-exit rule: layers up to, and heads up to, the exit they answer at.
+* the oracles pay like an early-exit rule: layers up to, and heads up to, the exit they answer at;
+* a separately trained model (`separate_model_row`, e.g. a truncated model trained alone) runs all its
+  layers and its last head, with its own cost model, relative to the early-exit model's full cost.
 
 Relative FLOPs are total FLOPs over the full model's total FLOPs on the same rows (`InferenceCost`
 estimates); relative layers are mean layers run over the full model's layers.
@@ -32,7 +34,8 @@ STATIC = "static"
 FULL = "full"
 ORACLE_CONSISTENCY = "oracle_consistency"
 ORACLE_ACCURACY = "oracle_accuracy"
-KINDS = (THRESHOLD, STATIC, FULL, ORACLE_CONSISTENCY, ORACLE_ACCURACY)
+SEPARATE = "separate_model"
+KINDS = (THRESHOLD, STATIC, FULL, ORACLE_CONSISTENCY, ORACLE_ACCURACY, SEPARATE)
 
 FULL_NAME = "full"
 
@@ -167,6 +170,64 @@ def pick_threshold(
         return None
     sign = 1.0 if by == "relative_flops" else -1.0
     return min(candidates, key=lambda row: (sign * row[by], -row["accuracy"]))
+
+
+def separate_model_row(
+    name: str,
+    outputs: ExitOutputs,
+    cost: InferenceCost,
+    layers: int,
+    reference_outputs: ExitOutputs,
+    reference_cost: InferenceCost,
+    reference_layers: int,
+) -> Dict[str, Any]:
+    """
+    The row of another model run over the same labelled rows as the early-exit model of the table, e.g. a
+    truncated model trained alone with `exit_layers: [k]` (the "static" baseline of Schwartz et al.,
+    2020). The model answers at its last exit and pays all its `layers` and one exit head.
+
+    # Parameters
+
+    name : `str`
+        The row's name.
+    outputs : `ExitOutputs`
+        The other model's exit logits (its last exit answers) and labels, row by row as in
+        `reference_outputs`.
+    cost : `InferenceCost`
+        The other model's cost model.
+    layers : `int`
+        The encoder layers the other model runs.
+    reference_outputs : `ExitOutputs`, `reference_cost` : `InferenceCost`, `reference_layers` : `int`
+        The same for the early-exit model of the table, whose full cost is the unit of `relative_flops`
+        and whose layers are the unit of `relative_layers`.
+
+    # Returns
+
+    A row with the keys of `compute_tradeoff`'s rows; `kind` is `"separate_model"`, `threshold` and
+    `agreement_with_last_exit` are `None` and `exit_fractions` is empty.
+    """
+    if outputs.num_rows != reference_outputs.num_rows:
+        raise ValueError(
+            f"{name} was run on {outputs.num_rows} rows, the early-exit model on {reference_outputs.num_rows}"
+        )
+    ones = torch.ones_like(outputs.lengths)
+    flops = float(cost.flops(outputs.lengths, ones * layers, ones).sum())
+    reference_ones = torch.ones_like(reference_outputs.lengths)
+    reference_flops = float(
+        reference_cost.flops(reference_outputs.lengths, reference_ones * reference_layers, reference_ones).sum()
+    )
+    answers = outputs.exit_logits[:, -1].argmax(dim=-1)
+    return {
+        "kind": SEPARATE,
+        "name": name,
+        "threshold": None,
+        "accuracy": None if outputs.labels is None else _mean(answers == outputs.labels),
+        "mean_layers": float(layers),
+        "relative_layers": layers / reference_layers,
+        "relative_flops": flops / reference_flops if reference_flops > 0 else math.nan,
+        "exit_fractions": [],
+        "agreement_with_last_exit": None,
+    }
 
 
 def _check_threshold(threshold: float) -> None:

@@ -11,7 +11,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sledgehammer.evaluation.tradeoff import FULL, ORACLE_ACCURACY, ORACLE_CONSISTENCY, STATIC, THRESHOLD
+from sledgehammer.evaluation.tradeoff import (
+    FULL,
+    ORACLE_ACCURACY,
+    ORACLE_CONSISTENCY,
+    SEPARATE,
+    STATIC,
+    THRESHOLD,
+)
 
 # Measured speedups drawn on the second panel: row key -> legend label.
 SPEEDUP_KEYS = (("speedup_b1", "batch size 1"), ("speedup_bN", "batch size {batch_size}"))
@@ -20,26 +27,22 @@ SPEEDUP_KEYS = (("speedup_b1", "batch size 1"), ("speedup_bN", "batch size {batc
 def plot_tradeoff(
     rows: Sequence[Dict[str, Any]],
     path: Union[str, "os.PathLike[str]"],
-    extra_points: Optional[List[Dict[str, Any]]] = None,
     title: Optional[str] = None,
     batch_size: Optional[int] = None,
 ) -> None:
     """
     Draws accuracy (%) against relative FLOPs: the threshold rows as a curve with each point labelled by
-    its threshold, the exits used alone as squares labelled by their exit layer, the full model as a star
-    and the two oracles as triangles. When the threshold and full rows carry measured speedups
-    (`speedup_b1`, `speedup_bN`), a second panel draws accuracy against speedup. Writes the figure to
-    `path`, in the format given by its extension (e.g. `.png`).
+    its threshold, the exits used alone as squares labelled by their exit layer, separately trained
+    models (`separate_model` rows) as diamonds labelled by name, the full model as a star and the two
+    oracles as triangles. When the rows carry measured speedups (`speedup_b1`, `speedup_bN`), a second
+    panel draws accuracy against speedup. Writes the figure to `path`, in the format given by its
+    extension (e.g. `.png`).
 
     # Parameters
 
     rows : `Sequence[Dict[str, Any]]`
         Rows of `compute_tradeoff` (with labels), possibly with timing fields.
     path : `Union[str, os.PathLike]`
-    extra_points : `List[Dict[str, Any]]`, optional (default = `None`)
-        More labelled static points, e.g. separately trained truncated models: dictionaries with `name`,
-        `accuracy` (fraction in [0, 1]) and `relative_flops`, and optionally `speedup` (drawn on the
-        speedup panel when there is one).
     title : `str`, optional (default = `None`)
     batch_size : `int`, optional (default = `None`)
         The batch size `speedup_bN` was measured at, for the legend.
@@ -47,7 +50,7 @@ def plot_tradeoff(
     rows = [row for row in rows if row.get("accuracy") is not None]
     if not rows:
         raise ValueError("no rows with an accuracy to plot")
-    extra_points = list(extra_points or [])
+    separate_rows = _of_kind(rows, SEPARATE)
     timed = [key for key, _ in SPEEDUP_KEYS if any(row.get(key) is not None for row in rows)]
     figure = Figure(figsize=(6.4 * (2 if timed else 1), 4.8), constrained_layout=True)
     FigureCanvasAgg(figure)
@@ -60,10 +63,10 @@ def plot_tradeoff(
         _point(flops_ax, row["relative_flops"], row["accuracy"], "s", "tab:green", _static_label(row))
     if static_rows:
         _legend_marker(flops_ax, "s", "tab:green", "one exit alone (layer)")
-    for point in extra_points:
-        _point(flops_ax, point["relative_flops"], point["accuracy"], "D", "tab:purple", str(point["name"]))
-    if extra_points:
-        _legend_marker(flops_ax, "D", "tab:purple", "other models")
+    for row in separate_rows:
+        _point(flops_ax, row["relative_flops"], row["accuracy"], "D", "tab:purple", str(row["name"]))
+    if separate_rows:
+        _legend_marker(flops_ax, "D", "tab:purple", "separately trained models")
     _draw_reference_points(flops_ax, rows, "relative_flops")
     flops_ax.set_xlabel("relative FLOPs (full model = 1)")
     flops_ax.set_ylabel("accuracy (%)")
@@ -80,9 +83,12 @@ def plot_tradeoff(
                 _draw_curve(speed_ax, _of_kind(rows, THRESHOLD), key, f"early exit, {label}", colors[key])
         for row in _of_kind(rows, FULL):
             speed_ax.plot([1.0], [100.0 * row["accuracy"]], "*", color="black", markersize=12, label="full model")
-        for point in extra_points:
-            if point.get("speedup") is not None:
-                _point(speed_ax, point["speedup"], point["accuracy"], "D", "tab:purple", str(point["name"]))
+        for row in separate_rows:
+            for key in timed:
+                if row.get(key) is not None:
+                    _point(speed_ax, row[key], row["accuracy"], "D", colors[key], str(row["name"]))
+        if any(row.get(key) is not None for row in separate_rows for key in timed):
+            _legend_marker(speed_ax, "D", "tab:purple", "separately trained models")
         speed_ax.set_xlabel("measured speedup over the full model (\u00d7)")
         speed_ax.set_ylabel("accuracy (%)")
         speed_ax.set_title("accuracy vs measured speed")

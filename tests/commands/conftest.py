@@ -78,6 +78,24 @@ def tiny_trained_archive(tiny_bert, tmp_path_factory) -> TinyArchive:
     return TinyArchive(archive, train_data, dev_data, tiny_bert)
 
 
+@pytest.fixture(scope="session")
+def tiny_truncated_archive(tiny_trained_archive, tmp_path_factory) -> str:
+    """
+    A truncated model trained alone on the tiny archive's data: `exit_layers: [1]` (2 of the 4 layers),
+    in `.../two_layers/model.tar.gz`.
+    """
+    from allennlp.common import Params
+    from allennlp.commands.train import train_model
+
+    config = tiny_training_config(
+        tiny_trained_archive.transformer_model, tiny_trained_archive.train_data, tiny_trained_archive.dev_data
+    )
+    config["model"]["exit_layers"] = [1]
+    serialization_dir = str(tmp_path_factory.mktemp("tiny_truncated_archive") / "two_layers")
+    train_model(Params(config), serialization_dir)
+    return os.path.join(serialization_dir, "model.tar.gz")
+
+
 @pytest.fixture
 def tiny_archive_copy(tiny_trained_archive, tmp_path) -> str:
     """A private copy of the tiny trained archive, in `tmp_path/archive/model.tar.gz`."""

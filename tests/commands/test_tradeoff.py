@@ -111,6 +111,52 @@ def test_tradeoff_with_timing(tiny_trained_archive, tmp_path, capsys):
     assert torch.get_num_threads() == 1  # restored to what the fixture set
 
 
+def test_tradeoff_compares_a_separately_trained_model(tiny_trained_archive, tiny_truncated_archive, tmp_path,
+                                                       capsys):
+    run_tradeoff(
+        tiny_trained_archive.archive, tiny_trained_archive.dev_data, "--output-dir", tmp_path,
+        "--thresholds", "0.6,0.9,1.0", "--compare", tiny_truncated_archive, "--time", "--time-instances", "5",
+        "--batch-size", "4",
+    )
+    report, lines, png = read_outputs(tmp_path)
+    (separate,) = [row for row in report["rows"] if row["kind"] == "separate_model"]
+    assert separate["name"] == "two_layers"
+    assert separate["mean_layers"] == 2 and separate["relative_layers"] == 0.5
+    # Two of four layers and one head: about half the full model's FLOPs, and the same as the
+    # early-exit model's own exit on layer 1 used alone (same encoder sizes, same rows).
+    (static_1,) = [row for row in report["rows"] if row["name"] == "exit_layer=1"]
+    assert separate["relative_flops"] == pytest.approx(static_1["relative_flops"])
+    assert 0.4 < separate["relative_flops"] < 0.6
+    assert 0.0 <= separate["accuracy"] <= 1.0 and separate["exit_fractions"] == []
+    assert all(separate[key] > 0 for key in TIMING_FIELDS)
+    assert report["meta"]["compared_archives"] == {"two_layers": os.path.abspath(tiny_truncated_archive)}
+    (comparison,) = report["meta"]["comparisons"]
+    assert comparison["name"] == "two_layers" and comparison["accuracy"] == separate["accuracy"]
+    if comparison["threshold"] is not None:
+        assert comparison["threshold_relative_flops"] <= separate["relative_flops"]
+    assert [line["kind"] for line in lines].count("separate_model") == 1
+    assert png.startswith(PNG_MAGIC)
+    printed = capsys.readouterr().out
+    assert "| separate_model | two_layers |" in printed
+    (sentence,) = [line for line in printed.splitlines() if line.startswith("two_layers: ")]
+    assert "of the full model's FLOPs" in sentence
+
+
+def test_comparing_two_archives_of_the_same_name_is_an_error(tiny_trained_archive, tiny_truncated_archive,
+                                                              tmp_path, capsys):
+    expect_tradeoff_error(
+        tiny_trained_archive.archive, tiny_trained_archive.dev_data, "'two_layers' is already taken", capsys,
+        tmp_path, "--compare", tiny_truncated_archive, "--compare", tiny_truncated_archive,
+    )
+
+
+def test_comparing_a_missing_archive_is_an_error(tiny_trained_archive, tmp_path, capsys):
+    expect_tradeoff_error(
+        tiny_trained_archive.archive, tiny_trained_archive.dev_data, "nowhere", capsys,
+        tmp_path, "--compare", tmp_path / "nowhere" / "model.tar.gz",
+    )
+
+
 def expect_tradeoff_error(archive, data, message, capsys, tmp_path, *extra):
     output = tmp_path / "error-output"
     capsys.readouterr()

@@ -40,3 +40,20 @@ def test_measure_seconds_refuses_bad_arguments(tiny_bert):
         measure_seconds(model, make_batch(tiny_bert), [0.5], 0)
     with pytest.raises(ValueError, match="no instances"):
         measure_seconds(model, [], [0.5], 2)
+
+
+def test_measure_seconds_times_other_models_on_their_own_instances(tiny_bert):
+    model = make_model(tiny_bert, exit_layers=[1, 3])
+    truncated = make_model(tiny_bert, exit_layers=[1])
+    truncated.threshold = 0.3
+    instances = make_batch(tiny_bert)[:4]
+    results = measure_seconds(
+        model, instances, [0.9], 2, other_models={"two layers": (truncated, make_batch(tiny_bert)[:4])}
+    )
+    assert set(results) == {"threshold=0.9", "full", "two layers", "num_threads"}
+    assert results["two layers"] > 0
+    assert truncated.threshold == 0.3
+    with pytest.raises(ValueError, match="taken"):
+        measure_seconds(model, instances, [0.9], 2, other_models={"full": (truncated, instances)})
+    with pytest.raises(ValueError, match="3 instances"):
+        measure_seconds(model, instances, [0.9], 2, other_models={"short": (truncated, instances[:3])})

@@ -14,6 +14,7 @@ from sledgehammer.evaluation import (
     compute_tradeoff,
     pick_threshold,
     plot_tradeoff,
+    separate_model_row,
 )
 from sledgehammer.modules.inference_cost import InferenceCost
 from tests.models.test_early_exit_classifier import make_batch, make_model
@@ -250,15 +251,39 @@ def test_offline_rows_match_the_model_running_online(tiny_bert):
     assert len(seen_fractions) >= 3  # the thresholds really exit at different places
 
 
-def test_plot_draws_with_and_without_timing_and_extra_points(rows, tmp_path):
+def test_a_separately_trained_model_is_costed_against_the_full_early_exit_model():
+    # A 2-layer model with its own last exit answering [0, 1, 1, 1, 0, 0]: rows 0, 1, 3 and 4 right.
+    logits = torch.zeros(6, 1, 2)
+    for row, label in enumerate([0, 1, 1, 1, 0, 0]):
+        logits[row, 0, label] = 1.0
+    truncated = ExitOutputs(logits, torch.tensor(LABELS), torch.ones(6, dtype=torch.long))
+    row = separate_model_row("two layers", truncated, COST, 2, hand_made_outputs(), COST, 6)
+    assert row["kind"] == "separate_model" and row["name"] == "two layers"
+    assert row["accuracy"] == pytest.approx(4 / 6)
+    assert row["mean_layers"] == 2 and row["relative_layers"] == pytest.approx(2 / 6)
+    # Per row 16 + 2 * 96 + 8 = 216 FLOPs against the full model's 600.
+    assert row["relative_flops"] == pytest.approx(216 / 600)
+    assert row["exit_fractions"] == [] and row["agreement_with_last_exit"] is None
+    # A wider model costs more than the unit: hidden 4 doubles the per-layer terms and more.
+    wide = InferenceCost(hidden_size=4, intermediate_size=8, num_labels=2, has_pooler=False)
+    assert separate_model_row("wide", truncated, wide, 6, hand_made_outputs(), COST, 6)["relative_flops"] > 1.0
+    with pytest.raises(ValueError, match="5 rows"):
+        short = ExitOutputs(logits[:5], torch.tensor(LABELS[:5]), torch.ones(5, dtype=torch.long))
+        separate_model_row("short", short, COST, 2, hand_made_outputs(), COST, 6)
+
+
+def test_plot_draws_with_and_without_timing_and_separate_models(rows, tmp_path):
     plot_tradeoff(rows, tmp_path / "plain.png")
     for row in rows:
         if row["kind"] in ("threshold", "full"):
             row.update(speedup_b1=1.0 / row["relative_flops"], speedup_bN=0.9 / row["relative_flops"])
-    extra = [{"name": "2-layer model", "accuracy": 0.6, "relative_flops": 0.35, "speedup": 2.5},
-             {"name": "4-layer model", "accuracy": 0.62, "relative_flops": 0.68}]
-    plot_tradeoff(rows, tmp_path / "timed.png", extra_points=extra, title="hand-made", batch_size=8)
-    for name in ("plain.png", "timed.png"):
+    logits = torch.zeros(6, 1, 2)
+    truncated = ExitOutputs(logits, torch.tensor(LABELS), torch.ones(6, dtype=torch.long))
+    separate = separate_model_row("2-layer model", truncated, COST, 2, hand_made_outputs(), COST, 6)
+    plot_tradeoff(rows + [separate], tmp_path / "flops_only.png")
+    separate.update(speedup_b1=2.5, speedup_bN=2.0)
+    plot_tradeoff(rows + [separate], tmp_path / "timed.png", title="hand-made", batch_size=8)
+    for name in ("plain.png", "flops_only.png", "timed.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(ValueError, match="no rows"):
         plot_tradeoff(compute_tradeoff(hand_made_outputs(labels=False), [0.9], [1.0] * 3, EXIT_LAYERS, COST),
