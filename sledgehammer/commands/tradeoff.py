@@ -38,6 +38,7 @@ from sledgehammer.evaluation.tradeoff import (
     SEPARATE,
     THRESHOLD,
     compute_tradeoff,
+    oracle_savings_share,
     pick_threshold,
     separate_model_row,
 )
@@ -52,6 +53,8 @@ CSV_NAME = "tradeoff.csv"
 PLOT_NAME = "tradeoff.png"
 TIMING_FIELDS = ("seconds_per_instance_b1", "speedup_b1", "seconds_per_instance_bN", "speedup_bN")
 TIMED_KINDS = (THRESHOLD, FULL, SEPARATE)
+# The agreement with the last exit at which the threshold policy's savings are set against the oracle's.
+MIN_AGREEMENT = 0.99
 COST_CONVENTION = (
     "FLOPs are InferenceCost estimates relative to the full model (every kept layer and the last exit "
     "head) on the same rows; with early exit (threshold < 1, oracles) a row pays the layers up to and "
@@ -229,6 +232,8 @@ def run_tradeoff(
         added as `separate_model` rows (see `separate_model_row`), named by their folder (or file name
         when it is not `model.tar.gz`); with `time_speed` they are timed in the same loop. For each,
         the report's `meta["comparisons"]` holds the most accurate threshold that costs no more FLOPs.
+        (Every report's `meta["oracle_savings"]` sets the cheapest threshold agreeing with the last exit
+        on >= 99 % of rows against the consistency oracle; see `oracle_savings_share`.)
     cuda_device : `int`, optional (default = `-1`)
     overrides : `Union[str, Dict[str, Any]]`, optional (default = `""`)
         Overrides of the archived configuration used when loading the model and reader.
@@ -324,6 +329,7 @@ def _run_checked(
         meta.update(_add_timing(rows, model, instances[:limit], thresholds, batch_size, cuda_device, others))
     if compared:
         meta["comparisons"] = compare_with_thresholds(rows)
+    meta["oracle_savings"] = oracle_savings_share(rows, MIN_AGREEMENT)
 
     picked = None
     if max_accuracy_drop is not None:
@@ -338,6 +344,7 @@ def _run_checked(
     print(format_markdown_table(report))
     if max_accuracy_drop is not None:
         print(format_pick(rows, picked, max_accuracy_drop, batch_size if time_speed else None))
+    print(format_oracle_savings(meta["oracle_savings"], MIN_AGREEMENT))
     for comparison in meta.get("comparisons", []):
         print(format_comparison(comparison))
     _write_outputs(report, output_dir)
@@ -440,6 +447,19 @@ def compare_with_thresholds(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 None if best is None else 100.0 * (best["accuracy"] - row["accuracy"]),
         })
     return comparisons
+
+
+def format_oracle_savings(share: Optional[Dict[str, Any]], min_agreement: float) -> str:
+    """The sentence on how much of the consistency oracle's savings the threshold policy gets."""
+    if share is None:
+        return f"no threshold agrees with the last exit on {100.0 * min_agreement:g}% of the rows"
+    ratio = share["share_of_oracle_savings"]
+    return (
+        f"at >= {100.0 * min_agreement:g}% agreement with the last exit: threshold {share['threshold']:g} "
+        f"({100.0 * share['agreement_with_last_exit']:.2f}%) saves {100.0 * share['saved_flops']:.1f}% of FLOPs, "
+        f"the consistency oracle {100.0 * share['oracle_saved_flops']:.1f}%"
+        + ("" if ratio is None else f": {100.0 * ratio:.0f}% of the oracle's savings")
+    )
 
 
 def format_comparison(comparison: Dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from sledgehammer.evaluation.tradeoff import (
     STATIC,
     THRESHOLD,
     compute_tradeoff,
+    oracle_savings_share,
     pick_threshold,
     separate_model_row,
     static_name,

@@ -230,6 +230,30 @@ def separate_model_row(
     }
 
 
+def oracle_savings_share(rows: List[Dict[str, Any]], min_agreement: float = 0.99) -> Optional[Dict[str, Any]]:
+    """
+    How much of what the consistency oracle saves the threshold policy saves while it still agrees with
+    the last exit on at least `min_agreement` of the rows: the cheapest (by relative FLOPs) such
+    threshold row, its savings `1 - relative_flops`, the oracle's, and their ratio. `None` when the rows
+    have no consistency oracle or no threshold row agrees enough.
+    """
+    oracle = [row for row in rows if row["kind"] == ORACLE_CONSISTENCY]
+    agreeing = [row for row in rows
+                if row["kind"] == THRESHOLD and row["agreement_with_last_exit"] >= min_agreement - _EPSILON]
+    if not oracle or not agreeing:
+        return None
+    best = min(agreeing, key=lambda row: row["relative_flops"])
+    saved, oracle_saved = 1.0 - best["relative_flops"], 1.0 - oracle[0]["relative_flops"]
+    return {
+        "min_agreement": min_agreement,
+        "threshold": best["threshold"],
+        "agreement_with_last_exit": best["agreement_with_last_exit"],
+        "saved_flops": saved,
+        "oracle_saved_flops": oracle_saved,
+        "share_of_oracle_savings": saved / oracle_saved if oracle_saved > 0 else None,
+    }
+
+
 def _check_threshold(threshold: float) -> None:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise ValueError(f"thresholds must be numbers in [0, 1], got {threshold!r}")

@@ -83,6 +83,10 @@ def test_tradeoff_writes_json_csv_and_plot(tiny_trained_archive, tmp_path, capsy
     (pick,) = [line for line in printed.splitlines() if "keeps accuracy within 1 points" in line]
     assert pick.startswith("threshold ") and "of the full model (" in pick and "% of FLOPs (speedup" in pick
     assert meta["pick"]["threshold"] == float(pick.split()[1])
+    savings = meta["oracle_savings"]
+    assert savings["min_agreement"] == 0.99 and savings["agreement_with_last_exit"] >= 0.99
+    (oracle,) = [line for line in printed.splitlines() if line.startswith("at >= 99% agreement")]
+    assert f"threshold {savings['threshold']:g}" in oracle and "consistency oracle" in oracle
 
 
 def test_tradeoff_with_timing(tiny_trained_archive, tmp_path, capsys):

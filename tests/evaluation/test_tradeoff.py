@@ -12,6 +12,7 @@ from sledgehammer.evaluation import (
     ExitOutputs,
     collect_exit_outputs,
     compute_tradeoff,
+    oracle_savings_share,
     pick_threshold,
     plot_tradeoff,
     separate_model_row,
@@ -183,6 +184,19 @@ def test_pick_threshold_by_flops(rows):
     assert pick_threshold(only_zero, 10.0) is None
     with pytest.raises(ValueError):
         pick_threshold(rows, -1.0)
+
+
+def test_share_of_the_consistency_oracles_savings(rows):
+    # Agreeing on all rows: 0.9 (2696 of 3600 FLOPs: 16 * 6 embeddings + 96 * 26 layers + 8 * 13 heads)
+    # and 1.0. The oracle runs 2496 (24 layers, 12 heads). 0.9 saves 904, the oracle 1104.
+    share = oracle_savings_share(rows)
+    assert share["threshold"] == 0.9 and share["agreement_with_last_exit"] == 1.0
+    assert share["saved_flops"] == pytest.approx(904 / 3600)
+    assert share["oracle_saved_flops"] == pytest.approx(1104 / 3600)
+    assert share["share_of_oracle_savings"] == pytest.approx(904 / 1104)
+    # Asking for less agreement lets 0.7 in (4/6 agree; 2096 FLOPs), which saves more than the oracle.
+    assert oracle_savings_share(rows, min_agreement=0.6)["share_of_oracle_savings"] == pytest.approx(1504 / 1104)
+    assert oracle_savings_share([row for row in rows if row["kind"] != "oracle_consistency"]) is None
 
 
 def test_pick_threshold_by_measured_speedup(rows):
