@@ -197,12 +197,13 @@ class EarlyExitClassifier(Model):
         early_exit = not self.training and self._threshold < 1.0
         rows = torch.arange(batch_size, device=token_ids.device)  # batch rows still running
         exits = dict(zip(self.exit_layers, range(self.num_exits)))
+        pooling = self._pooling_weights(state.mask, state.hidden.dtype)
         for layer in range(self._encoder.num_layers):
             state = self._encoder.run_layer(layer, state)
             if layer not in exits:
                 continue
             k = exits[layer]
-            logits = self._exit_classifiers[k](self._exit_features(state.hidden, state.mask))
+            logits = self._exit_classifiers[k](self._exit_features(state.hidden, pooling))
             exit_logits[rows, k] = logits.float()
             if not early_exit or k == self.num_exits - 1:
                 continue
@@ -213,6 +214,7 @@ class EarlyExitClassifier(Model):
                 if rows.numel() == 0:
                     break
                 state = self._encoder.keep_rows(state, staying)
+                pooling = self._pooling_weights(state.mask, state.hidden.dtype)
 
         output = self._answer(exit_logits, exit_index)
         if not self.training:
@@ -232,15 +234,25 @@ class EarlyExitClassifier(Model):
         """
         inputs = tokens["tokens"]
         hidden = self._encoder.plain_forward(inputs["token_ids"], inputs["mask"], inputs.get("type_ids"))
-        return self._exit_classifiers[-1](self._exit_features(hidden, inputs["mask"].bool()))
+        pooling = self._pooling_weights(inputs["mask"].bool(), hidden.dtype)
+        return self._exit_classifiers[-1](self._exit_features(hidden, pooling))
 
-    def _exit_features(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """What an exit's linear layer reads from `(rows, length, hidden)` states: pooled, with dropout."""
-        if self._mean_pooling:
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            vector = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        else:
-            vector = hidden[:, 0]
+    def _pooling_weights(self, mask: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
+        """
+        For mean pooling, `(rows, length, 1)` weights that average each row's tokens (0 on padding),
+        computed once for every exit the same rows reach; `None` for first-token pooling.
+        """
+        if not self._mean_pooling:
+            return None
+        weights = mask.unsqueeze(-1).to(dtype)
+        return weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+    def _exit_features(self, hidden: torch.Tensor, pooling: Optional[torch.Tensor]) -> torch.Tensor:
+        """
+        What an exit's linear layer reads from `(rows, length, hidden)` states: the token mean with
+        `pooling` weights (from `_pooling_weights`), else the first token; then the pooler, if used, and dropout.
+        """
+        vector = hidden[:, 0] if pooling is None else (hidden * pooling).sum(dim=1)
         if self._use_pooler:
             vector = self._encoder.pool(vector)
         return self._dropout(vector)
@@ -275,14 +287,10 @@ class EarlyExitClassifier(Model):
     def _update_exit_statistics(self, mask: torch.Tensor, output: Dict[str, torch.Tensor], early_exit: bool) -> None:
         lengths = mask.sum(dim=1)
         exit_index = output["exit_index"]
-        full_flops = self._cost.flops(
-            lengths,
-            torch.full_like(lengths, self._encoder.num_layers),
-            torch.ones_like(lengths),
-        )
+        full_flops = self._cost.flops(lengths, self._encoder.num_layers, 1)
         # With early exit, every exit a row passes computes its head, the answering one included; without,
         # inference needs only the last head (the others run here just to report their accuracies).
-        heads_run = exit_index + 1 if early_exit else torch.ones_like(exit_index)
+        heads_run = exit_index + 1 if early_exit else 1
         flops = self._cost.flops(lengths, output["layers_run"], heads_run)
         self._exit_statistics(exit_index, output["layers_run"], flops, full_flops)
 

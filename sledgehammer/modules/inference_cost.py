@@ -8,6 +8,7 @@ a layer norm): `~8 n h`. One exit head: mean pooling over the tokens `n h` (firs
 pooler dense + tanh `2 h^2 + h` when used, linear to `c` labels `2 h c`. Estimates, not measurements: they make runs on different machines comparable.
 """
 from dataclasses import dataclass
+from typing import Union
 
 import torch
 
@@ -36,22 +37,34 @@ class InferenceCost:
     mean_pooling: bool = False
 
     def embedding_flops(self, lengths: torch.Tensor) -> torch.Tensor:
-        return 8.0 * lengths * self.hidden_size
+        return (8.0 * self.hidden_size) * lengths.double()
 
     def layer_flops(self, lengths: torch.Tensor) -> torch.Tensor:
-        n, h, f = lengths.double(), self.hidden_size, self.intermediate_size
-        return 8.0 * n * h * h + 4.0 * n * n * h + 4.0 * n * h * f + 12.0 * n * h
+        # 8 n h^2 + 4 n h f + 12 n h + 4 n^2 h, factored as n (a + b n): few tensor ops on a hot path.
+        h, f = self.hidden_size, self.intermediate_size
+        n = lengths.double()
+        return n * ((8.0 * h * h + 4.0 * h * f + 12.0 * h) + (4.0 * h) * n)
 
     def exit_head_flops(self, lengths: torch.Tensor) -> torch.Tensor:
-        pooler = 2.0 * self.hidden_size**2 + self.hidden_size if self.has_pooler else 0.0
-        pooling = lengths.double() * self.hidden_size if self.mean_pooling else 0.0 * lengths.double()
-        return pooling + pooler + 2.0 * self.hidden_size * self.num_labels
+        fixed = self._fixed_head_flops()
+        if self.mean_pooling:
+            return float(self.hidden_size) * lengths.double() + fixed
+        return torch.full(lengths.shape, fixed, dtype=torch.double, device=lengths.device)
 
-    def flops(self, lengths: torch.Tensor, layers_run: torch.Tensor, heads_run: torch.Tensor) -> torch.Tensor:
-        """Per-row FLOPs of embedding, `layers_run` layers and `heads_run` exit heads (`(rows,)` tensors)."""
-        lengths = lengths.double()
-        return (
-            self.embedding_flops(lengths)
-            + layers_run.double() * self.layer_flops(lengths)
-            + heads_run.double() * self.exit_head_flops(lengths)
-        )
+    def flops(
+        self,
+        lengths: torch.Tensor,
+        layers_run: Union[torch.Tensor, int],
+        heads_run: Union[torch.Tensor, int],
+    ) -> torch.Tensor:
+        """
+        Per-row FLOPs `(rows,)` of embedding, `layers_run` layers and `heads_run` exit heads: `(rows,)`
+        tensors, or one number for every row.
+        """
+        n = lengths.double()
+        return self.embedding_flops(n) + layers_run * self.layer_flops(n) + heads_run * self.exit_head_flops(n)
+
+    def _fixed_head_flops(self) -> float:
+        """An exit head's FLOPs that do not depend on the length: the pooler, if used, and the linear layer."""
+        pooler = 2.0 * self.hidden_size**2 + self.hidden_size if self.has_pooler else 0.0
+        return pooler + 2.0 * self.hidden_size * self.num_labels

@@ -134,6 +134,6 @@ def test_mean_pooling_averages_real_tokens_only(tiny_bert):
     model.eval()
     hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
     mask = torch.tensor([[True, True, False]])
-    assert model._exit_features(hidden, mask).tolist() == [[2.0, 3.0]]
+    assert model._exit_features(hidden, model._pooling_weights(mask, hidden.dtype)).tolist() == [[2.0, 3.0]]
     with pytest.raises(ConfigurationError, match="exit_pooling"):
         make_model(tiny_bert, exit_pooling="max")
