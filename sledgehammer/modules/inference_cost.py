@@ -46,7 +46,8 @@ class InferenceCost:
         return n * ((8.0 * h * h + 4.0 * h * f + 12.0 * h) + (4.0 * h) * n)
 
     def exit_head_flops(self, lengths: torch.Tensor) -> torch.Tensor:
-        fixed = self._fixed_head_flops()
+        pooler = 2.0 * self.hidden_size**2 + self.hidden_size if self.has_pooler else 0.0
+        fixed = pooler + 2.0 * self.hidden_size * self.num_labels
         if self.mean_pooling:
             return float(self.hidden_size) * lengths.double() + fixed
         return torch.full(lengths.shape, fixed, dtype=torch.double, device=lengths.device)
@@ -63,8 +64,3 @@ class InferenceCost:
         """
         n = lengths.double()
         return self.embedding_flops(n) + layers_run * self.layer_flops(n) + heads_run * self.exit_head_flops(n)
-
-    def _fixed_head_flops(self) -> float:
-        """An exit head's FLOPs that do not depend on the length: the pooler, if used, and the linear layer."""
-        pooler = 2.0 * self.hidden_size**2 + self.hidden_size if self.has_pooler else 0.0
-        return pooler + 2.0 * self.hidden_size * self.num_labels
