@@ -210,12 +210,8 @@ def separate_model_row(
         raise ValueError(
             f"{name} was run on {outputs.num_rows} rows, the early-exit model on {reference_outputs.num_rows}"
         )
-    ones = torch.ones_like(outputs.lengths)
-    flops = float(cost.flops(outputs.lengths, ones * layers, ones).sum())
-    reference_ones = torch.ones_like(reference_outputs.lengths)
-    reference_flops = float(
-        reference_cost.flops(reference_outputs.lengths, reference_ones * reference_layers, reference_ones).sum()
-    )
+    flops = float(cost.flops(outputs.lengths, layers, 1).sum())
+    reference_flops = float(reference_cost.flops(reference_outputs.lengths, reference_layers, 1).sum())
     answers = outputs.exit_logits[:, -1].argmax(dim=-1)
     return {
         "kind": SEPARATE,
@@ -277,10 +273,7 @@ class _RowMaker:
         self.full_layers = full_layers
         self.layers = torch.tensor(exit_layers, dtype=torch.long) + 1  # layers run to reach each exit
         self.predictions = outputs.exit_logits.argmax(dim=-1)  # (rows, exits); temperatures keep the argmax
-        lengths = outputs.lengths
-        self.full_flops = float(
-            cost.flops(lengths, torch.full_like(lengths, full_layers), torch.ones_like(lengths)).sum()
-        )
+        self.full_flops = float(cost.flops(outputs.lengths, full_layers, 1).sum())
 
     def row(
         self,
@@ -294,7 +287,7 @@ class _RowMaker:
         rows = torch.arange(num_rows)
         answers = self.predictions[rows, exit_index]
         layers_run = self.layers[exit_index]
-        heads_run = exit_index + 1 if early_exit else torch.ones_like(exit_index)
+        heads_run = exit_index + 1 if early_exit else 1
         flops = float(self.cost.flops(self.outputs.lengths, layers_run, heads_run).sum())
         labels = self.outputs.labels
         accuracy = None if labels is None else _mean(answers == labels)
