@@ -20,6 +20,7 @@ CONFIG_VARIABLES = (
     "NUM_EPOCHS",
     "BATCH_SIZE",
     "SEED",
+    "EXIT_TARGETS",
 )
 
 _allennlp_environment_variables = allennlp_params._environment_variables

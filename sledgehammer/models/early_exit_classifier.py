@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 # Keys of an archive's top-level config (e.g. `--overrides '{"threshold": 0.9}'`) that are model settings.
 RUNTIME_KEYS = ("threshold", "temperatures")
+EXIT_TARGETS = ("gold", "distill", "consistency")
 
 
 @Model.register("sledgehammer_classifier")
@@ -66,6 +67,17 @@ class EarlyExitClassifier(Model):
     loss_weighting : `str`, optional (default = `"sum"`)
         `"sum"` adds the exits' cross-entropies; `"depth"` weights exit `k`'s by its layer number + 1
         (normalised to average 1), stressing the later exits.
+    exit_targets : `str`, optional (default = `"gold"`)
+        What the exits below the last one learn besides the gold labels. `"gold"`: nothing else (the
+        paper's sum of cross-entropies). `"distill"`: self-distillation (FastBERT): each lower exit also
+        minimises `T^2 * KL(softmax(z_last / T) || softmax(z_k / T))` towards the last exit's softened,
+        detached distribution. `"consistency"`: each lower exit also minimises the cross-entropy against
+        the last exit's (detached) argmax (the consistency loss of CATs). The last exit learns from the
+        gold labels only: no gradient flows into it from these terms.
+    distillation_weight : `float`, optional (default = `1.0`)
+        Weight of each lower exit's extra term (`exit_targets` other than `"gold"`).
+    distillation_temperature : `float`, optional (default = `2.0`)
+        `T` of `"distill"`.
     label_namespace : `str`, optional (default = `"labels"`)
     load_weights : `bool`, optional (default = `True`)
         Whether to load the encoder's pretrained weights. Set to `False` automatically when loading an archive.
@@ -86,6 +98,9 @@ class EarlyExitClassifier(Model):
         use_pooler: bool = True,
         dropout: float = 0.1,
         loss_weighting: str = "sum",
+        exit_targets: str = "gold",
+        distillation_weight: float = 1.0,
+        distillation_temperature: float = 2.0,
         label_namespace: str = "labels",
         load_weights: bool = True,
         initializer: Optional[InitializerApplicator] = None,
@@ -119,6 +134,16 @@ class EarlyExitClassifier(Model):
             weights = [(layer + 1) * len(self.exit_layers) / sum(l + 1 for l in self.exit_layers)
                        for layer in self.exit_layers]
         self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
+        if exit_targets not in EXIT_TARGETS:
+            raise ConfigurationError(f"exit_targets must be one of {', '.join(EXIT_TARGETS)}, got {exit_targets!r}")
+        if not distillation_weight >= 0 or not distillation_temperature > 0:
+            raise ConfigurationError(
+                "distillation_weight must be >= 0 and distillation_temperature > 0, got "
+                f"{distillation_weight!r} and {distillation_temperature!r}"
+            )
+        self._exit_targets = exit_targets
+        self._distillation_weight = float(distillation_weight)
+        self._distillation_temperature = float(distillation_temperature)
         self.register_buffer("_temperatures", torch.ones(len(self.exit_layers)), persistent=False)
         self.temperatures = temperatures if temperatures is not None else [1.0] * len(self.exit_layers)
         self.threshold = threshold
@@ -277,7 +302,27 @@ class EarlyExitClassifier(Model):
         losses = torch.stack(
             [torch.nn.functional.cross_entropy(exit_logits[:, k], label.long()) for k in range(self.num_exits)]
         )
-        return (losses * self._loss_weights).sum()
+        loss = (losses * self._loss_weights).sum()
+        if self._exit_targets != "gold" and self.num_exits > 1:
+            loss = loss + self._distillation_weight * self._loss_towards_last_exit(exit_logits)
+        return loss
+
+    def _loss_towards_last_exit(self, exit_logits: torch.Tensor) -> torch.Tensor:
+        """
+        The sum over the lower exits of their loss against the last exit's detached output: KL to its
+        softened distribution (`"distill"`) or cross-entropy on its argmax (`"consistency"`).
+        """
+        target_logits = exit_logits[:, -1].detach()
+        lower = exit_logits[:, :-1]
+        if self._exit_targets == "consistency":
+            target = target_logits.argmax(dim=-1)
+            return sum(torch.nn.functional.cross_entropy(lower[:, k], target) for k in range(lower.shape[1]))
+        temperature = self._distillation_temperature
+        target = torch.log_softmax(target_logits / temperature, dim=-1)[:, None].expand_as(lower)
+        log_probs = torch.log_softmax(lower / temperature, dim=-1)
+        # KL(target || exit) per row and exit, summed over exits, averaged over rows.
+        divergence = torch.nn.functional.kl_div(log_probs, target, reduction="none", log_target=True)
+        return divergence.sum(dim=(1, 2)).mean() * temperature ** 2
 
     @staticmethod
     def _answer_loss(output: Dict[str, torch.Tensor], label: torch.Tensor) -> torch.Tensor:

@@ -137,3 +137,34 @@ def test_mean_pooling_averages_real_tokens_only(tiny_bert):
     assert model._exit_features(hidden, model._pooling_weights(mask, hidden.dtype)).tolist() == [[2.0, 3.0]]
     with pytest.raises(ConfigurationError, match="exit_pooling"):
         make_model(tiny_bert, exit_pooling="max")
+
+
+@pytest.mark.parametrize("exit_targets", ["distill", "consistency"])
+def test_training_toward_the_last_exit_adds_a_term_without_gradient_into_the_last_exit(tiny_bert, exit_targets):
+    gold = make_model(tiny_bert, exit_layers=[1, 3])
+    towards_last = make_model(tiny_bert, exit_layers=[1, 3], exit_targets=exit_targets)
+    towards_last.load_state_dict(gold.state_dict())
+    gold.train(), towards_last.train()
+    torch.manual_seed(1)
+    gold_output = gold(**tensors(gold, make_batch(tiny_bert)))
+    torch.manual_seed(1)
+    output = towards_last(**tensors(towards_last, make_batch(tiny_bert)))
+    extra = output["loss"] - gold_output["loss"]
+    logits = output["exit_logits"].detach()
+    if exit_targets == "consistency":
+        expected = torch.nn.functional.cross_entropy(logits[:, 0], logits[:, 1].argmax(dim=-1))
+    else:
+        target = torch.softmax(logits[:, 1] / 2.0, dim=-1)
+        log_probs = torch.log_softmax(logits[:, 0] / 2.0, dim=-1)
+        expected = 4.0 * (target * (target.log() - log_probs)).sum(dim=-1).mean()
+    assert extra.item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-6)
+    # The extra term alone sends no gradient into the last exit's head.
+    towards_last.zero_grad()
+    towards_last._loss_towards_last_exit(output["exit_logits"]).backward(retain_graph=True)
+    assert towards_last._exit_classifiers[1].weight.grad is None or not towards_last._exit_classifiers[1].weight.grad.any()
+    assert towards_last._exit_classifiers[0].weight.grad.abs().sum() > 0
+
+
+def test_unknown_exit_targets_are_a_configuration_error(tiny_bert):
+    with pytest.raises(ConfigurationError, match="exit_targets must be one of gold, distill, consistency"):
+        make_model(tiny_bert, exit_targets="kl")

@@ -37,6 +37,9 @@
         exit_pooling: 'mean',
         use_pooler: false,
         dropout: 0.1,
+        // What the lower exits learn besides the gold labels: 'gold' (nothing else), 'distill' (KL to the
+        // last exit's softened output) or 'consistency' (cross-entropy on the last exit's answer).
+        exit_targets: $.env('EXIT_TARGETS', 'gold'),
       },
       data_loader: {
         batch_sampler: {
