@@ -2,6 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# Every package version, pip's own included, comes from constraints.txt (compiled by pip-compile from
+# setup.py and constraints.in; see its header). As PIP_CONSTRAINT it also pins what pip installs to
+# build the few source-only dependencies.
+CONSTRAINTS := constraints.txt
+PIP_INSTALL = PIP_CONSTRAINT="$(abspath $(CONSTRAINTS))" $(PY) -m pip install --quiet
 
 .PHONY: test demo install clean-venv
 
@@ -9,10 +14,10 @@ install: $(INSTALLED)
 
 $(PY):
 	"$$(scripts/find-python310)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip<25" wheel setuptools
 
-$(INSTALLED): setup.py | $(PY)
-	$(PY) -m pip install --quiet -e '.[test]'
+$(INSTALLED): setup.py $(CONSTRAINTS) | $(PY)
+	$(PIP_INSTALL) pip setuptools wheel
+	$(PIP_INSTALL) -e '.[test]'
 	touch $(INSTALLED)
 
 test: $(INSTALLED)
