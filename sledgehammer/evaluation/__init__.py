@@ -11,6 +11,7 @@ from sledgehammer.evaluation.tradeoff import (
     compute_tradeoff,
     oracle_savings_share,
     pick_threshold,
+    policy_thresholds,
     separate_model_row,
     static_name,
     threshold_name,

@@ -78,12 +78,13 @@ def collect_exit_outputs(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     loader = SimpleDataLoader(instances, batch_size, vocab=model.vocab)
-    threshold, was_training = model.threshold, model.training
+    threshold, was_training, all_heads = model.threshold, model.training, model.run_all_exit_heads
     all_logits: List[torch.Tensor] = []
     all_labels: List[torch.Tensor] = []
     all_lengths: List[torch.Tensor] = []
     model.eval()
     model.threshold = 1.0
+    model.run_all_exit_heads = True
     try:
         with torch.no_grad():
             for batch in Tqdm.tqdm(loader, desc="running every exit"):
@@ -95,6 +96,7 @@ def collect_exit_outputs(
                     all_labels.append(batch["label"].detach().long().cpu())
     finally:
         model.threshold = threshold
+        model.run_all_exit_heads = all_heads
         model.train(was_training)
     if not all_logits:
         num_labels = model.vocab.get_vocab_size(model._label_namespace)

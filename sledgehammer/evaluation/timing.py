@@ -2,6 +2,7 @@
 Wall-clock seconds per instance of an early-exit classifier at several thresholds and of the plain full
 model, measured interleaved on the same batches so that load on the machine affects every variant alike.
 """
+import copy
 import logging
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -11,8 +12,12 @@ from allennlp.common.tqdm import Tqdm
 from allennlp.data import Batch, Instance
 from allennlp.nn.util import move_to_device
 
-from sledgehammer.evaluation.tradeoff import FULL_NAME, threshold_name
+from sledgehammer.evaluation.tradeoff import FULL_NAME, policy_thresholds, threshold_name
 from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy
+
+# A timed variant: the model, the exit policy to run it with at its threshold (None: the plain full model).
+Variant = Tuple[EarlyExitClassifier, Optional[ExitPolicy]]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,7 @@ def measure_seconds(
     warmup_batches: int = 2,
     cuda_device: int = -1,
     other_models: Optional[Dict[str, Tuple[EarlyExitClassifier, List[Instance]]]] = None,
+    policies: Optional[Sequence[ExitPolicy]] = None,
 ) -> Dict[str, float]:
     """
     Measures the seconds per instance of `model` at each threshold (its early-exit forward pass) and of
@@ -48,7 +54,7 @@ def measure_seconds(
         Instances with token indexers set; indexed here with the model's vocabulary. Labels are not
         passed to the model.
     thresholds : `Sequence[float]`
-        Thresholds in [0, 1].
+        Thresholds in [0, 1], for each policy (see `policy_thresholds`).
     batch_size : `int`
     warmup_batches : `int`, optional (default = `2`)
     cuda_device : `int`, optional (default = `-1`)
@@ -56,11 +62,14 @@ def measure_seconds(
     other_models : `Dict[str, Tuple[EarlyExitClassifier, List[Instance]]]`, optional (default = `None`)
         More models to time, by name (names must differ from the threshold names and `"full"`), each with
         the same rows as `instances` read by its own dataset reader (its tokenizer may differ).
+    policies : `Sequence[ExitPolicy]`, optional (default = `None`)
+        The exit policies to time the model with (copies are set on the model in turn); `None` is the
+        `confidence` policy alone.
 
     # Returns
 
     Seconds per instance (total time over all batches divided by the number of instances) under the keys
-    `threshold_name(t)` (e.g. `"threshold=0.9"`), `"full"` and the names of `other_models`, plus
+    `threshold_name(t, policy)` (e.g. `"threshold=0.9"`, `"entropy:threshold=0.9"`), `"full"` and the names of `other_models`, plus
     `"num_threads"`: the value of `torch.get_num_threads()` during the measurement.
     """
     if batch_size < 1:
@@ -70,10 +79,12 @@ def measure_seconds(
     if not instances:
         raise ValueError("no instances to time")
     other_models = dict(other_models or {})
-    # Variant name -> (model, threshold to set before the call; None: the plain full model).
-    variants: Dict[str, Tuple[EarlyExitClassifier, Optional[float]]] = {
-        threshold_name(value): (model, float(value)) for value in thresholds
-    }
+    variants: Dict[str, Variant] = {}
+    for policy in [ConfidencePolicy()] if policies is None else policies:
+        for value in policy_thresholds(policy, thresholds, model.num_exits):
+            variant_policy = copy.deepcopy(policy)
+            variant_policy.threshold = value
+            variants[threshold_name(value, policy.name)] = (model, variant_policy)
     variants[FULL_NAME] = (model, None)
     batches = {id(model): _build_batches(model, instances, batch_size, cuda_device)}
     models = [model]
@@ -87,7 +98,7 @@ def measure_seconds(
         batches[id(other)] = _build_batches(other, other_instances, batch_size, cuda_device)
     synchronize = torch.cuda.synchronize if cuda_device >= 0 else (lambda: None)
 
-    saved = [(each, each.threshold, each.training) for each in models]
+    saved = [(each, each.exit_policy, each.training) for each in models]
     names = list(variants)
     totals = {name: 0.0 for name in names}
     for each in models:
@@ -109,8 +120,8 @@ def measure_seconds(
                     synchronize()
                     totals[name] += time.perf_counter() - began
     finally:
-        for each, threshold, was_training in saved:
-            each.threshold = threshold
+        for each, policy, was_training in saved:
+            each.exit_policy = policy
             each.train(was_training)
 
     results = {name: total / len(instances) for name, total in totals.items()}
@@ -130,17 +141,17 @@ def _build_batches(model: EarlyExitClassifier, instances: List[Instance], batch_
     return batches
 
 
-def _prepare(variant: Tuple[EarlyExitClassifier, Optional[float]]) -> None:
-    """Sets a variant's threshold (untimed)."""
-    model, threshold = variant
-    if threshold is not None:
-        model.threshold = threshold
+def _prepare(variant: Variant) -> None:
+    """Sets a variant's exit policy (untimed)."""
+    model, policy = variant
+    if policy is not None:
+        model.exit_policy = policy
 
 
-def _run(variant: Tuple[EarlyExitClassifier, Optional[float]], batch: Dict[str, Any]) -> None:
+def _run(variant: Variant, batch: Dict[str, Any]) -> None:
     """The timed call of a variant."""
-    model, threshold = variant
-    if threshold is None:
+    model, policy = variant
+    if policy is None:
         model.plain_forward_logits(batch["tokens"])
     else:
         model(tokens=batch["tokens"])

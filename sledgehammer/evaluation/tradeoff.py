@@ -1,10 +1,11 @@
 """
 The speed/accuracy trade-off of an early-exit classifier, computed offline from one pass that ran every
-exit (`ExitOutputs`): what each confidence threshold, each exit used alone, the full model and two
+exit (`ExitOutputs`): what each exit policy at each threshold, each exit used alone, the full model and two
 oracles would have answered, and what that would have cost.
 
-Threshold decisions use `first_confident_exit`, the rule the model itself applies layer by layer, so
-a threshold's row here matches what the model does online with the same temperatures.
+Threshold decisions use the exit policies' own `first_exits` on `calibrated_probs`, the code the model
+itself runs layer by layer, so a threshold's row here matches what the model does online with the same
+temperatures and policy.
 
 Costs follow the convention of the model's own metrics (`ExitStatistics`):
 
@@ -26,7 +27,13 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from sledgehammer.evaluation.exit_outputs import ExitOutputs
-from sledgehammer.modules.exit_rule import first_confident_exit
+from sledgehammer.modules.exit_policies import (
+    ConfidencePolicy,
+    ExitPolicy,
+    calibrated_probs,
+    check_thresholds,
+    first_exits_from_scores,
+)
 from sledgehammer.modules.inference_cost import InferenceCost
 
 THRESHOLD = "threshold"
@@ -43,9 +50,26 @@ FULL_NAME = "full"
 _EPSILON = 1e-9
 
 
-def threshold_name(threshold: float) -> str:
-    """The name of a threshold's row (and timing key), e.g. `"threshold=0.9"`, `"threshold=1.0"`."""
-    return f"threshold={float(threshold)!r}"
+DEFAULT_POLICY = "confidence"
+
+
+def threshold_name(threshold: float, policy: str = DEFAULT_POLICY) -> str:
+    """
+    The name of a policy's threshold row (and timing key): `"threshold=0.9"` for the default `confidence`
+    policy, `"entropy:threshold=0.9"` for the others.
+    """
+    prefix = "" if policy == DEFAULT_POLICY else f"{policy}:"
+    return f"{prefix}threshold={float(threshold)!r}"
+
+
+def policy_thresholds(policy: ExitPolicy, thresholds: Sequence[float], num_exits: int) -> List[float]:
+    """
+    The thresholds a trade-off curve of `policy` is drawn at: `thresholds`, except for policies whose scores
+    take few values (`patience`), which use each of their distinct settings (ascending).
+    """
+    if policy.discrete:
+        return sorted(policy.candidate_thresholds(num_exits))
+    return [float(threshold) for threshold in thresholds]
 
 
 def static_name(exit_layer: int) -> str:
@@ -60,10 +84,11 @@ def compute_tradeoff(
     exit_layers: Sequence[int],
     cost: InferenceCost,
     full_layers: Optional[int] = None,
+    policies: Optional[Sequence[ExitPolicy]] = None,
 ) -> List[Dict[str, Any]]:
     """
-    One row per threshold (in the given order), per exit used alone (in exit order), for the full model
-    and for the two oracles (the accuracy oracle only with labels).
+    One row per policy and threshold (in the given order), per exit used alone (in exit order), for the full
+    model and for the two oracles (the accuracy oracle only with labels).
 
     # Parameters
 
@@ -79,16 +104,19 @@ def compute_tradeoff(
         The model's cost model.
     full_layers : `int`, optional (default = `None`)
         Layers the full model runs; by default the last exit layer + 1.
+    policies : `Sequence[ExitPolicy]`, optional (default = `None`)
+        The exit policies to draw curves for (their own thresholds are ignored); `None` is the
+        `confidence` policy alone. Each gets rows at `policy_thresholds(policy, thresholds, exits)`.
 
     # Returns
 
-    A list of dictionaries with the keys `kind` (one of `KINDS`), `name`, `threshold` (`None` except for
-    threshold rows), `accuracy` (fraction in [0, 1]; `None` without labels), `mean_layers`,
+    A list of dictionaries with the keys `kind` (one of `KINDS`), `name`, `policy` and `threshold` (`None`
+    except for threshold rows), `accuracy` (fraction in [0, 1]; `None` without labels), `mean_layers`,
     `relative_layers`, `relative_flops`, `exit_fractions` (share of rows answered at each exit, in exit
     order) and `agreement_with_last_exit` (share of rows whose answer equals the last exit's).
 
-    * `threshold`: each row answers at its first exit whose largest calibrated probability reaches the
-      threshold, else at the last exit (`first_confident_exit`).
+    * `threshold`: each row answers where the policy says at that threshold (`ExitPolicy.first_exits`;
+      for `confidence`, the first exit whose largest calibrated probability reaches the threshold).
     * `static`: every row answers at one exit (one row per exit, the last one included).
     * `full`: every row answers at the last exit.
     * `oracle_consistency`: each row answers at the earliest exit whose prediction equals the last exit's
@@ -107,22 +135,23 @@ def compute_tradeoff(
         raise ValueError(f"expected {num_exits} temperatures, got {len(temperatures)}")
     if torch.isnan(exit_logits).any():
         raise ValueError("exit_logits contain NaN: collect them with threshold 1.0 so every exit runs")
-    for threshold in thresholds:
-        _check_threshold(threshold)
+    check_thresholds(thresholds)
+    policies = [ConfidencePolicy()] if policies is None else list(policies)
     full_layers = exit_layers[-1] + 1 if full_layers is None else int(full_layers)
 
     table = _RowMaker(outputs, exit_layers, cost, full_layers)
-    scaled = exit_logits.double() / torch.tensor(temperatures, dtype=torch.double)[None, :, None]
-    exit_probs = torch.softmax(scaled, dim=-1)
+    exit_probs = calibrated_probs(exit_logits, torch.tensor(temperatures, dtype=torch.float))
     last = torch.full((num_rows,), num_exits - 1, dtype=torch.long)
 
     rows = []
-    for threshold in thresholds:
-        exit_index = first_confident_exit(exit_probs, float(threshold))
-        rows.append(
-            table.row(THRESHOLD, threshold_name(threshold), exit_index, early_exit=threshold < 1.0,
-                      threshold=float(threshold))
-        )
+    for policy in policies:
+        scores = policy.exit_scores(exit_probs)
+        for threshold in policy_thresholds(policy, thresholds, num_exits):
+            exit_index = first_exits_from_scores(scores, threshold)
+            rows.append(
+                table.row(THRESHOLD, threshold_name(threshold, policy.name), exit_index,
+                          early_exit=threshold < 1.0, threshold=threshold, policy=policy.name)
+            )
     for k, layer in enumerate(exit_layers):
         rows.append(table.row(STATIC, static_name(layer), torch.full_like(last, k), early_exit=False))
     rows.append(table.row(FULL, FULL_NAME, last, early_exit=False))
@@ -135,7 +164,7 @@ def compute_tradeoff(
 
 
 def pick_threshold(
-    rows: List[Dict[str, Any]], max_accuracy_drop_points: float, by: str = "auto"
+    rows: List[Dict[str, Any]], max_accuracy_drop_points: float, by: str = "auto", policy: str = DEFAULT_POLICY
 ) -> Optional[Dict[str, Any]]:
     """
     The cheapest threshold row whose accuracy is at most `max_accuracy_drop_points` percentage points
@@ -151,6 +180,8 @@ def pick_threshold(
         The cost: `"relative_flops"` (lowest wins), or a measured speedup key such as `"speedup_b1"` or
         `"speedup_bN"` (highest wins). `"auto"` uses `"speedup_b1"` when every threshold row has it,
         else `"relative_flops"`. Ties go to the more accurate row.
+    policy : `str`, optional (default = `"confidence"`)
+        Whose threshold rows to pick from.
     """
     if not max_accuracy_drop_points >= 0:
         raise ValueError(f"the allowed accuracy drop must be >= 0 points, got {max_accuracy_drop_points}")
@@ -160,7 +191,7 @@ def pick_threshold(
     full_accuracy = full[0]["accuracy"]
     if full_accuracy is None:
         raise ValueError("accuracy is unknown (no labels), so no threshold can be picked")
-    candidates = [row for row in rows if row["kind"] == THRESHOLD]
+    candidates = [row for row in rows if row["kind"] == THRESHOLD and row.get("policy") == policy]
     if by == "auto":
         timed = candidates and all(row.get("speedup_b1") is not None for row in candidates)
         by = "speedup_b1" if timed else "relative_flops"
@@ -216,6 +247,7 @@ def separate_model_row(
     return {
         "kind": SEPARATE,
         "name": name,
+        "policy": None,
         "threshold": None,
         "accuracy": None if outputs.labels is None else _mean(answers == outputs.labels),
         "mean_layers": float(layers),
@@ -226,21 +258,25 @@ def separate_model_row(
     }
 
 
-def oracle_savings_share(rows: List[Dict[str, Any]], min_agreement: float = 0.99) -> Optional[Dict[str, Any]]:
+def oracle_savings_share(
+    rows: List[Dict[str, Any]], min_agreement: float = 0.99, policy: str = DEFAULT_POLICY
+) -> Optional[Dict[str, Any]]:
     """
-    How much of what the consistency oracle saves the threshold policy saves while it still agrees with
+    How much of what the consistency oracle saves the exit policy `policy` saves while it still agrees with
     the last exit on at least `min_agreement` of the rows: the cheapest (by relative FLOPs) such
     threshold row, its savings `1 - relative_flops`, the oracle's, and their ratio. `None` when the rows
-    have no consistency oracle or no threshold row agrees enough.
+    have no consistency oracle or no threshold row of the policy agrees enough.
     """
     oracle = [row for row in rows if row["kind"] == ORACLE_CONSISTENCY]
     agreeing = [row for row in rows
-                if row["kind"] == THRESHOLD and row["agreement_with_last_exit"] >= min_agreement - _EPSILON]
+                if row["kind"] == THRESHOLD and row.get("policy") == policy
+                and row["agreement_with_last_exit"] >= min_agreement - _EPSILON]
     if not oracle or not agreeing:
         return None
     best = min(agreeing, key=lambda row: row["relative_flops"])
     saved, oracle_saved = 1.0 - best["relative_flops"], 1.0 - oracle[0]["relative_flops"]
     return {
+        "policy": policy,
         "min_agreement": min_agreement,
         "threshold": best["threshold"],
         "agreement_with_last_exit": best["agreement_with_last_exit"],
@@ -248,11 +284,6 @@ def oracle_savings_share(rows: List[Dict[str, Any]], min_agreement: float = 0.99
         "oracle_saved_flops": oracle_saved,
         "share_of_oracle_savings": saved / oracle_saved if oracle_saved > 0 else None,
     }
-
-
-def _check_threshold(threshold: float) -> None:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"thresholds must be numbers in [0, 1], got {threshold!r}")
 
 
 def _first_true(matrix: torch.Tensor) -> torch.Tensor:
@@ -282,6 +313,7 @@ class _RowMaker:
         exit_index: torch.Tensor,
         early_exit: bool,
         threshold: Optional[float] = None,
+        policy: Optional[str] = None,
     ) -> Dict[str, Any]:
         num_rows, num_exits = self.predictions.shape
         rows = torch.arange(num_rows)
@@ -296,6 +328,7 @@ class _RowMaker:
         return {
             "kind": kind,
             "name": name,
+            "policy": policy,
             "threshold": threshold,
             "accuracy": accuracy,
             "mean_layers": mean_layers,

@@ -12,14 +12,14 @@ from allennlp.nn import InitializerApplicator
 from allennlp.training.metrics import CategoricalAccuracy
 
 from sledgehammer.metrics import ExitStatistics
-from sledgehammer.modules.exit_rule import is_confident
+from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 
 logger = logging.getLogger(__name__)
 
 # Keys of an archive's top-level config (e.g. `--overrides '{"threshold": 0.9}'`) that are model settings.
-RUNTIME_KEYS = ("threshold", "temperatures")
+RUNTIME_KEYS = ("threshold", "temperatures", "exit_policy")
 EXIT_TARGETS = ("gold", "distill", "consistency")
 
 
@@ -33,9 +33,12 @@ class EarlyExitClassifier(Model):
     the encoder's pretrained pooler (dense + tanh, shared by all exits; skipped for encoders without one or
     when `use_pooler` is false), dropout and its own linear layer. Training runs
     every layer up to the highest exit and sums the exits' cross-entropies. In evaluation and prediction,
-    row by row, exit `k` answers when the largest of `softmax(logits_k / temperature_k)` is at least
-    `threshold`; the last exit always answers. Rows that have answered leave the batch, so no layer is
-    computed for them and the padding shrinks to the longest remaining row.
+    row by row, the exit policy decides from the calibrated probabilities `softmax(logits_j / temperature_j)`
+    of the exits seen so far whether exit `k` answers (by default: when its largest probability is at least
+    `threshold`); the last exit always answers. Rows that have answered leave the batch, so no layer is
+    computed for them and the padding shrinks to the longest remaining row. When early exit is off
+    (threshold 1.0) and nothing reads the lower exits (no labels to score them, `run_all_exit_heads` false),
+    only the last exit's head runs.
 
     Registered as a `Model` with name "sledgehammer_classifier".
 
@@ -49,10 +52,15 @@ class EarlyExitClassifier(Model):
         0-based encoder layers that get an exit, in any order, negative indices counting from the end.
         `None` puts an exit on every layer. The encoder is cut after the highest exit layer, so `[3]`
         alone is a truncated "partial" model with a single classifier.
-    threshold : `float`, optional (default = `1.0`)
-        Confidence an exit needs to answer, in [0, 1]. 1.0 never exits early (the last exit always answers);
-        0.0 always answers at the first exit. Also settable at load time with the top-level override
-        `{"threshold": 0.9}`.
+    exit_policy : `ExitPolicy`, optional (default = `None`)
+        How a row decides to answer at an exit: `{"type": "confidence"}` (the default), `"entropy"`,
+        `"patience"` or `"agreement"` (see `sledgehammer.modules.exit_policies`). Also settable at load time
+        with the top-level override `{"exit_policy": {...}}`.
+    threshold : `float`, optional (default = `None`)
+        The exit policy's runtime knob, in [0, 1] (for the default policy, the confidence an exit needs to
+        answer). 1.0 never exits early (the last exit always answers); 0.0 always answers at the first
+        exit. Given, it replaces the policy's own threshold; also settable at load time with the top-level
+        override `{"threshold": 0.9}`. With neither, 1.0.
     temperatures : `List[float]`, optional (default = `None`)
         One positive temperature per exit (in exit-layer order) dividing its logits before the softmax.
         `None` means 1.0 for all. `allennlp calibrate` fits and stores them.
@@ -92,7 +100,8 @@ class EarlyExitClassifier(Model):
         vocab: Vocabulary,
         transformer_model: str,
         exit_layers: Optional[List[int]] = None,
-        threshold: float = 1.0,
+        exit_policy: Optional[ExitPolicy] = None,
+        threshold: Optional[float] = None,
         temperatures: Optional[List[float]] = None,
         exit_pooling: str = "first_token",
         use_pooler: bool = True,
@@ -146,7 +155,11 @@ class EarlyExitClassifier(Model):
         self._distillation_temperature = float(distillation_temperature)
         self.register_buffer("_temperatures", torch.ones(len(self.exit_layers)), persistent=False)
         self.temperatures = temperatures if temperatures is not None else [1.0] * len(self.exit_layers)
-        self.threshold = threshold
+        self.exit_policy = exit_policy if exit_policy is not None else ConfidencePolicy()
+        if threshold is not None:
+            self.threshold = threshold
+        # Set by offline analysis (`collect_exit_outputs`) to compute every exit's head even without labels.
+        self.run_all_exit_heads = False
         self._cost = InferenceCost(
             hidden_size=hidden,
             intermediate_size=self._encoder.intermediate_size,
@@ -163,13 +176,12 @@ class EarlyExitClassifier(Model):
 
     @property
     def threshold(self) -> float:
-        return self._threshold
+        """The exit policy's runtime knob, in [0, 1]."""
+        return self.exit_policy.threshold
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ConfigurationError(f"threshold must be a number in [0, 1], got {value!r}")
-        self._threshold = float(value)
+        self.exit_policy.threshold = value
 
     @property
     def temperatures(self) -> List[float]:
@@ -219,26 +231,32 @@ class EarlyExitClassifier(Model):
         batch_size = token_ids.shape[0]
         exit_logits = token_ids.new_full((batch_size, self.num_exits, self._num_labels), math.nan, dtype=torch.float)
         exit_index = torch.full((batch_size,), self.num_exits - 1, dtype=torch.long, device=token_ids.device)
-        early_exit = not self.training and self._threshold < 1.0
+        early_exit = not self.training and self.threshold < 1.0
+        # Without early exit, the lower exits' heads run only when something reads them.
+        all_heads = early_exit or self.training or label is not None or self.run_all_exit_heads
         rows = torch.arange(batch_size, device=token_ids.device)  # batch rows still running
+        # Calibrated probabilities of the exits seen so far, for the rows still running (what the policy reads).
+        probs_so_far = exit_logits.new_empty((batch_size, self.num_exits, self._num_labels)) if early_exit else None
         exits = dict(zip(self.exit_layers, range(self.num_exits)))
         pooling = self._pooling_weights(state.mask, state.hidden.dtype)
         for layer in range(self._encoder.num_layers):
             state = self._encoder.run_layer(layer, state)
-            if layer not in exits:
+            if layer not in exits or (not all_heads and exits[layer] < self.num_exits - 1):
                 continue
             k = exits[layer]
             logits = self._exit_classifiers[k](self._exit_features(state.hidden, pooling))
             exit_logits[rows, k] = logits.float()
             if not early_exit or k == self.num_exits - 1:
                 continue
-            done = is_confident(torch.softmax(logits / self._temperatures[k], dim=-1), self._threshold)
+            probs_so_far[:, k] = calibrated_probs(logits, self._temperatures[k])
+            done = self.exit_policy.should_exit(probs_so_far[:, : k + 1], self.num_exits)
             if done.any():
                 exit_index[rows[done]] = k
                 rows, staying = rows[~done], (~done).nonzero(as_tuple=True)[0]
                 if rows.numel() == 0:
                     break
                 state = self._encoder.keep_rows(state, staying)
+                probs_so_far = probs_so_far.index_select(0, staying)
                 pooling = self._pooling_weights(state.mask, state.hidden.dtype)
 
         output = self._answer(exit_logits, exit_index)
@@ -247,7 +265,7 @@ class EarlyExitClassifier(Model):
         if label is not None:
             output["loss"] = self._loss(exit_logits, label) if not early_exit else self._answer_loss(output, label)
             self._accuracy(output["logits"], label)
-            if not early_exit:
+            if not early_exit and all_heads:
                 for k, metric in enumerate(self._exit_accuracies):
                     metric(exit_logits[:, k], label)
         return output
@@ -283,7 +301,7 @@ class EarlyExitClassifier(Model):
         return self._dropout(vector)
 
     def _answer(self, exit_logits: torch.Tensor, exit_index: torch.Tensor) -> Dict[str, torch.Tensor]:
-        exit_probs = torch.softmax(exit_logits / self._temperatures[None, :, None], dim=-1)
+        exit_probs = calibrated_probs(exit_logits, self._temperatures)
         rows = torch.arange(exit_logits.shape[0], device=exit_logits.device)
         probs = exit_probs[rows, exit_index]
         layers = torch.tensor(self.exit_layers, device=exit_index.device)[exit_index]
@@ -380,8 +398,8 @@ class EarlyExitClassifier(Model):
         cuda_device: int = -1,
     ) -> "Model":
         """
-        Loads a trained model. Top-level config keys `threshold` and `temperatures` (as given by
-        `--overrides '{"threshold": 0.9}'`) are moved into the model's parameters, and the encoder is built
+        Loads a trained model. Top-level config keys `threshold`, `temperatures` and `exit_policy` (as given
+        by `--overrides '{"threshold": 0.9}'`) are moved into the model's parameters, and the encoder is built
         without reading its pretrained weights, which the archive replaces anyway.
         """
         config = config.duplicate()

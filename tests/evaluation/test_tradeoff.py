@@ -82,11 +82,12 @@ def test_rows_come_in_order_with_every_key(rows):
         ("oracle_consistency", "oracle_consistency"),
         ("oracle_accuracy", "oracle_accuracy"),
     ]
-    keys = {"kind", "name", "threshold", "accuracy", "mean_layers", "relative_layers", "relative_flops",
+    keys = {"kind", "name", "policy", "threshold", "accuracy", "mean_layers", "relative_layers", "relative_flops",
             "exit_fractions", "agreement_with_last_exit"}
     assert all(set(row) == keys for row in rows)
     assert [row["threshold"] for row in rows[:4]] == [0.0, 0.7, 0.9, 1.0]
     assert all(row["threshold"] is None for row in rows[4:])
+    assert [row["policy"] for row in rows] == ["confidence"] * 4 + [None] * 6
 
 
 def test_threshold_0_9(rows):
@@ -111,8 +112,8 @@ def test_threshold_1_equals_the_full_model(rows):
     threshold_row, full = by_name(rows, "threshold=1.0"), by_name(rows, "full")
     check(full, 4 / 6, [0, 0, 1], 36, 6, 1.0)
     assert full["relative_flops"] == 1.0
-    assert {k: v for k, v in threshold_row.items() if k not in ("kind", "name", "threshold")} == {
-        k: v for k, v in full.items() if k not in ("kind", "name", "threshold")
+    assert {k: v for k, v in threshold_row.items() if k not in ("kind", "name", "policy", "threshold")} == {
+        k: v for k, v in full.items() if k not in ("kind", "name", "policy", "threshold")
     }
 
 

@@ -107,10 +107,21 @@ def test_bad_exit_layers_are_configuration_errors(tiny_bert, exit_layers, messag
         make_model(tiny_bert, exit_layers=exit_layers)
 
 
-@pytest.mark.parametrize("threshold", [-0.1, 1.5, "0.9", None, True])
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, "0.9", True])
 def test_bad_thresholds_are_configuration_errors(tiny_bert, threshold):
     with pytest.raises(ConfigurationError, match="threshold"):
         make_model(tiny_bert, threshold=threshold)
+    with pytest.raises(ConfigurationError, match="threshold"):
+        make_model(tiny_bert).threshold = threshold
+
+
+def test_threshold_none_keeps_the_policys_own_and_a_given_one_replaces_it(tiny_bert):
+    from sledgehammer.modules.exit_policies import EntropyPolicy
+
+    assert make_model(tiny_bert).threshold == 1.0
+    assert make_model(tiny_bert, exit_policy=EntropyPolicy(0.7)).threshold == 0.7
+    model = make_model(tiny_bert, exit_policy=EntropyPolicy(0.7), threshold=0.4)
+    assert model.threshold == 0.4 and model.exit_policy.threshold == 0.4
 
 
 def test_temperatures_of_the_wrong_length_name_both_lengths(tiny_bert):

@@ -1,0 +1,10 @@
+from sledgehammer.modules.exit_policies.exit_policy import (
+    ExitPolicy,
+    calibrated_probs,
+    check_thresholds,
+    first_exits_from_scores,
+)
+from sledgehammer.modules.exit_policies.confidence import ConfidencePolicy
+from sledgehammer.modules.exit_policies.entropy import EntropyPolicy
+from sledgehammer.modules.exit_policies.patience import PatiencePolicy
+from sledgehammer.modules.exit_policies.agreement import AgreementPolicy, agreement_features
