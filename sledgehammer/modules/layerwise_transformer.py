@@ -6,6 +6,7 @@ holds the embeddings, the layer list and the pooler, and what each layer's `forw
 talks to a `LayerwiseTransformer` through `embed`, `run_layer`, `pool` and `keep_rows`.
 """
 import logging
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -188,3 +189,63 @@ class LayerwiseTransformer(torch.nn.Module):
             if state.position_bias is None
             else state.position_bias[:, :, :length, :length],
         )
+
+    # ---- token-level running (early exit for sequence labeling) ------------------------------------------
+
+    def supports_token_halting(self) -> bool:
+        """Whether `run_layer_for_tokens` can run this encoder: BERT-layout families with absolute positions."""
+        if self.family not in _BERT_LAYOUT:
+            return False
+        return all(
+            getattr(layer.attention.self, "position_embedding_type", "absolute") == "absolute" for layer in self.layers
+        )
+
+    def run_layer_for_tokens(self, index: int, state: EncoderState, running: torch.Tensor) -> EncoderState:
+        """
+        Runs layer `index` (0-based) for the `running` positions only (`(rows, length)` bool) and returns the
+        state after it, in which every other position keeps its hidden state unchanged.
+
+        Keys and values come from every position (halted tokens still inform the running ones; padding stays
+        masked by the attention bias); the query projection, the attention itself, the attention output (dense
+        and layer norm) and the feed-forward block run on the running positions alone, gathered into one packed
+        `(running tokens, hidden)` tensor (the attention in a `(rows, most running in a row, ...)` layout), so
+        the work skipped is not computed at all. With every position running the result equals `run_layer`.
+        Rows without any running position still pay for their keys and values: drop them first (`keep_rows`).
+
+        Only for BERT-layout encoders (BERT, MiniLM, RoBERTa, XLM-R, CamemBERT, ELECTRA) with absolute
+        position embeddings; a `ConfigurationError` for other encoders.
+        """
+        if not self.supports_token_halting():
+            raise ConfigurationError(
+                f"token-level running supports BERT-layout encoders with absolute positions "
+                f"({', '.join(sorted(_BERT_LAYOUT))}); this encoder is a {self.family!r} model"
+            )
+        layer = self.layers[index]
+        attention = layer.attention.self
+        hidden = state.hidden
+        rows, length, _ = hidden.shape
+        heads, head_size, width = attention.num_attention_heads, attention.attention_head_size, attention.all_head_size
+        row_index, position = running.nonzero(as_tuple=True)
+        if row_index.numel() == 0:
+            return EncoderState(hidden, state.mask, state.attention_bias, state.position_bias)
+        # The slot of each running token in its row's packed list of running tokens.
+        slot = (running.long().cumsum(dim=1) - 1)[row_index, position]
+        packed_length = int(slot.max()) + 1
+
+        def split_heads(tensor: torch.Tensor) -> torch.Tensor:  # (rows, n, width) -> (rows, heads, n, head_size)
+            return tensor.view(rows, -1, heads, head_size).transpose(1, 2)
+
+        keys = split_heads(attention.key(hidden))
+        values = split_heads(attention.value(hidden))
+        inputs = hidden[row_index, position]  # (running tokens, hidden)
+        queries = hidden.new_zeros(rows, packed_length, width)
+        queries[row_index, slot] = attention.query(inputs)
+        scores = torch.matmul(split_heads(queries), keys.transpose(-1, -2)) / math.sqrt(head_size)
+        if state.attention_bias is not None:
+            scores = scores + state.attention_bias
+        weights = attention.dropout(torch.softmax(scores, dim=-1))
+        context = torch.matmul(weights, values).transpose(1, 2).reshape(rows, packed_length, width)
+        attended = layer.attention.output(context[row_index, slot], inputs)
+        updated = layer.output(layer.intermediate(attended), attended)
+        new_hidden = hidden.index_put((row_index, position), updated.to(hidden.dtype))
+        return EncoderState(new_hidden, state.mask, state.attention_bias, state.position_bias)
