@@ -9,3 +9,6 @@ from sledgehammer.calibration.temperature_scaling import (
     reliability_bins,
 )
 from sledgehammer.calibration.reliability_diagram import plot_reliability
+from sledgehammer.calibration.agreement_predictor import fit_agreement_predictors
+from sledgehammer.calibration.threshold_selection import TooFewRowsError, rows_needed, select_threshold
+from sledgehammer.calibration.exit_calibration import calibrate_exit_outputs

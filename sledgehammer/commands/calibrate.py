@@ -1,8 +1,10 @@
 """
 The `calibrate` subcommand fits one softmax temperature per exit of a trained `sledgehammer_classifier`
-on labelled development data and stores the temperatures in the model archive.
+on labelled development data (and the agreement predictors of an `agreement` exit policy, and optionally a
+threshold with a guarantee) and stores them in the model archive.
 
     allennlp calibrate ARCHIVE DEV_DATA [--output-archive PATH] [--batch-size N] [--cuda-device D]
+                       [--exit-policy NAME] [--target-agreement A [--delta D] [--seed S]]
                        [--overrides JSON] [--plot PATH.png] [--include-package PACKAGE]
 """
 import argparse
@@ -13,7 +15,12 @@ from typing import Any, Dict, List, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand
 
-from sledgehammer.calibration import DEFAULT_NUM_BINS, calibrate_exits, plot_reliability
+from sledgehammer.calibration import (
+    DEFAULT_NUM_BINS,
+    TooFewRowsError,
+    calibrate_exit_outputs,
+    plot_reliability,
+)
 from sledgehammer.commands.archive_inputs import (
     CommandInputError,
     add_model_run_arguments,
@@ -28,7 +35,9 @@ from sledgehammer.common.archive_files import (
     write_archive_with_replacements,
     write_bytes_atomically,
 )
-from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
+from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
+from sledgehammer.evaluation.tradeoff import THRESHOLD, compute_tradeoff
+from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +84,28 @@ class Calibrate(Subcommand):
             metavar="PATH.png",
             help="also write a reliability diagram (one panel per exit) to this image file",
         )
+        subparser.add_argument(
+            "--exit-policy",
+            choices=ExitPolicy.list_available(),
+            help="store this exit policy in the archive (default: keep the archive's); 'agreement' fits its "
+            "per-exit predictors of agreement with the last exit on DEV_DATA",
+        )
+        subparser.add_argument(
+            "--target-agreement",
+            type=float,
+            metavar="A",
+            help="also pick the policy's threshold so that, with probability >= 1 - DELTA, the answers agree "
+            "with the last exit's on at least this share of new rows (Learn-then-Test on half of DEV_DATA, "
+            "the other half fitting the temperatures), and store it as the archive's threshold",
+        )
+        subparser.add_argument(
+            "--delta", type=float, default=0.1, metavar="D",
+            help="with --target-agreement: allowed probability that the guarantee fails (default 0.1)",
+        )
+        subparser.add_argument(
+            "--seed", type=int, default=13, metavar="S",
+            help="with --target-agreement: seed of the split of DEV_DATA into fitting and selection rows",
+        )
         add_model_run_arguments(subparser)
         subparser.set_defaults(func=calibrate_from_args)
         return subparser
@@ -91,6 +122,10 @@ def calibrate_from_args(args: argparse.Namespace) -> None:
             cuda_device=args.cuda_device,
             overrides=args.overrides,
             plot=args.plot,
+            exit_policy=args.exit_policy,
+            target_agreement=args.target_agreement,
+            delta=args.delta,
+            seed=args.seed,
         )
 
 
@@ -103,6 +138,10 @@ def calibrate_archive(
     overrides: Union[str, Dict[str, Any]] = "",
     plot: Optional[Union[str, "os.PathLike[str]"]] = None,
     num_bins: int = DEFAULT_NUM_BINS,
+    exit_policy: Optional[str] = None,
+    target_agreement: Optional[float] = None,
+    delta: float = 0.1,
+    seed: int = 13,
 ) -> Dict[str, Any]:
     """
     Calibrates the exits of an archived `sledgehammer_classifier` on `dev_data` and writes the
@@ -126,12 +165,22 @@ def calibrate_archive(
         Where to write a reliability diagram.
     num_bins : `int`, optional (default = `15`)
         Confidence bins of the expected calibration error.
+    exit_policy : `str`, optional (default = `None`)
+        A registered `ExitPolicy` name to store in the archive (keeping the archive's threshold); `None`
+        keeps the archive's policy. An `agreement` policy gets its predictors fitted here.
+    target_agreement : `float`, optional (default = `None`)
+        Agreement with the last exit to guarantee with probability `1 - delta`; picks and stores the policy's
+        threshold (see `sledgehammer.calibration.calibrate_exit_outputs`).
+    delta : `float`, optional (default = `0.1`)
+    seed : `int`, optional (default = `13`)
+        Seed of the split of the rows between fitting and threshold selection.
 
     # Returns
 
     The content written to `calibration.json`: `archive`, `dev_data`, `num_instances`, `num_bins`,
-    `temperatures` (in exit-layer order) and `exits` (one dictionary per exit, see
-    `sledgehammer.calibration.calibrate_exits`).
+    `temperatures` (in exit-layer order), `exits` (one dictionary per exit, see
+    `sledgehammer.calibration.calibrate_exits`), `fit_rows`, `exit_policy` (as stored) and
+    `threshold_selection` (`None` without `target_agreement`).
 
     # Raises
 
@@ -141,6 +190,15 @@ def calibrate_archive(
     destination = os.fspath(output_archive) if output_archive is not None else archive_file
     if batch_size < 1:
         raise CalibrationError(f"--batch-size must be at least 1, got {batch_size}")
+    if target_agreement is not None and not 0.0 < target_agreement < 1.0:
+        raise CalibrationError(f"--target-agreement must be a share in (0, 1), e.g. 0.99; got {target_agreement}")
+    if not 0.0 < delta < 1.0:
+        raise CalibrationError(f"--delta must be a probability in (0, 1), e.g. 0.1; got {delta}")
+    if exit_policy is not None and exit_policy not in ExitPolicy.list_available():
+        raise CalibrationError(
+            f"--exit-policy {exit_policy!r} is not a registered exit policy; "
+            f"expected one of {', '.join(ExitPolicy.list_available())}"
+        )
     config = check_archive_config(archive_file, "calibrate", error_class=CalibrationError)
     check_data_path(dev_data, "DEV_DATA", error_class=CalibrationError)
     _check_output_path(destination, "--output-archive")
@@ -153,11 +211,24 @@ def calibrate_archive(
         archive, dev_data, "DEV_DATA", purpose="calibration", error_class=CalibrationError
     )
     outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
+    policy = model.exit_policy
+    if exit_policy is not None and exit_policy != policy.name:
+        policy = ExitPolicy.by_name(exit_policy)(threshold=model.threshold)
     try:
-        exits = calibrate_exits(outputs.exit_logits, outputs.labels, model.exit_layers, num_bins=num_bins)
+        calibrated = calibrate_exit_outputs(
+            outputs.exit_logits, outputs.labels, model.exit_layers, policy,
+            target_agreement=target_agreement, delta=delta, seed=seed, num_bins=num_bins,
+        )
+    except TooFewRowsError as error:
+        raise CalibrationError(f"--target-agreement on {dev_data}: {error}") from None
     except ValueError as error:
         raise CalibrationError(f"cannot calibrate on {dev_data}: {error}") from None
-    temperatures = [result["temperature"] for result in exits]
+    exits, temperatures, policy = calibrated["exits"], calibrated["temperatures"], calibrated["policy"]
+    selection = calibrated["selection"]
+    if selection is not None:
+        selection["relative_flops"] = _relative_flops(model, outputs, temperatures, policy)
+    # Archives made before exit policies keep their config as it was unless a policy is asked for or fitted.
+    store_policy = exit_policy is not None or target_agreement is not None or isinstance(policy, AgreementPolicy)
     report = {
         "archive": os.path.abspath(archive_file),
         "dev_data": dev_data,
@@ -165,8 +236,13 @@ def calibrate_archive(
         "num_bins": num_bins,
         "temperatures": temperatures,
         "exits": exits,
+        "fit_rows": calibrated["fit_rows"],
+        "exit_policy": policy.configuration() if store_policy else None,
+        "threshold_selection": selection,
     }
     print(format_calibration_table(report))
+    if selection is not None:
+        print(format_threshold_selection(policy.name, selection))
 
     if plot is not None:
         _make_parent_folder(os.fspath(plot), "--plot")
@@ -176,7 +252,7 @@ def calibrate_archive(
     write_archive_with_replacements(
         archive_file,
         destination,
-        {CONFIG_NAME: _config_with_temperatures(config, temperatures), CALIBRATION_NAME: report_bytes},
+        {CONFIG_NAME: _calibrated_config(config, temperatures, report["exit_policy"]), CALIBRATION_NAME: report_bytes},
     )
     beside = os.path.join(os.path.dirname(os.path.abspath(destination)), CALIBRATION_NAME)
     write_bytes_atomically(beside, report_bytes)
@@ -222,10 +298,40 @@ def _make_parent_folder(path: str, option: str) -> None:
         raise CalibrationError(f"cannot create the folder of {option} {path}: {error}") from None
 
 
-def _config_with_temperatures(config: Dict[str, Any], temperatures: List[float]) -> bytes:
+def format_threshold_selection(policy_name: str, selection: Dict[str, Any]) -> str:
+    """The sentence on the threshold picked for `--target-agreement`."""
+    saved = 1.0 - selection["relative_flops"]
+    return (
+        f"{policy_name} threshold {selection['threshold']:g}: agreement with the last exit >= "
+        f"{100 * selection['target_agreement']:g}% on new data with probability >= {1 - selection['delta']:g} "
+        f"(Learn-then-Test, binomial p-value {selection['p_value']:.4f} <= {selection['delta']:g}, "
+        f"{selection['disagreements']} disagreements in {selection['selection_rows']} selection rows); "
+        f"expected saving {100 * saved:.1f}% of FLOPs ({1 / max(selection['relative_flops'], 1e-9):.2f}x) "
+        "on DEV_DATA; stored as the archive's threshold"
+    )
+
+
+def _relative_flops(model, outputs: ExitOutputs, temperatures: List[float], policy: ExitPolicy) -> float:
+    """The policy's relative FLOPs at its threshold on every row of `outputs` (the trade-off's cost model)."""
+    rows = compute_tradeoff(
+        outputs, [policy.threshold], temperatures, model.exit_layers, model._cost,
+        full_layers=model._encoder.num_layers, policies=[policy],
+    )
+    return next(row["relative_flops"] for row in rows if row["kind"] == THRESHOLD)
+
+
+def _calibrated_config(
+    config: Dict[str, Any], temperatures: List[float], exit_policy: Optional[Dict[str, Any]]
+) -> bytes:
     config = json.loads(json.dumps(config))
     config["model"]["temperatures"] = temperatures
     # A top-level "temperatures" (a load-time override) would take precedence over the model's; drop it.
     config.pop("temperatures", None)
+    if exit_policy is not None:
+        config["model"]["exit_policy"] = exit_policy
+        # The policy carries its threshold; an older `threshold` key would replace it.
+        config["model"].pop("threshold", None)
+        config.pop("threshold", None)
+        config.pop("exit_policy", None)
     return (json.dumps(config, indent=4) + "\n").encode("utf-8")
 
