@@ -1,6 +1,6 @@
 """sledgehammer: calibrated early-exit transformers for AllenNLP."""
 # Importing the submodules registers every component with AllenNLP.
-from sledgehammer.common import config_variables, model_overrides
+from sledgehammer.common import cli_errors, config_variables, model_overrides, safe_extraction
 from sledgehammer import dataset_readers, metrics, models, modules, predictors  # noqa: F401
 from sledgehammer import commands, calibration, evaluation  # noqa: F401
 
@@ -8,3 +8,6 @@ from sledgehammer.modules.exit_policies import ExitPolicy  # noqa: F401
 
 config_variables.install()
 model_overrides.install()
+# Every command run with the plugin: safe archive extraction, one-line input errors.
+safe_extraction.install()
+cli_errors.install()

@@ -3,7 +3,8 @@ Safe reading and atomic rewriting of AllenNLP model archives (`model.tar.gz`).
 
 AllenNLP's `load_archive` extracts an archive with `TarFile.extractall` and no filter, so a crafted
 archive could write outside its temporary folder. `check_archive_members` refuses such archives before
-anything is extracted; call it (or `read_archive_config`, which calls it) before `load_archive`.
+anything is extracted; `sledgehammer.common.safe_extraction` makes every `load_archive` call it once
+the plugin is imported, and `read_archive_config` calls it before reading `config.json`.
 
 `write_archive_with_replacements` rewrites an archive with some members replaced or added and every other
 member copied unchanged, through a temporary file that is renamed into place, so an interrupted write
@@ -20,7 +21,7 @@ import stat
 import tarfile
 import tempfile
 import time
-from typing import IO, Any, Dict, Iterator, List, Union
+from typing import IO, Any, Dict, Iterable, Iterator, List, Union
 
 CONFIG_NAME = "config.json"
 
@@ -81,9 +82,39 @@ def check_member(member: tarfile.TarInfo, archive_name: str = "archive") -> None
         raise unsafe("is a device or FIFO, not a regular file or folder")
 
 
+def check_members(members: Iterable[tarfile.TarInfo], archive_name: str = "archive") -> None:
+    """
+    Checks every member with `check_member`, and that no member lies below a symbolic link of the
+    archive: a link that stays inside on its own (`a/b -> ..`) can still lead outside through the
+    members extracted below it (`a/b/c -> ..`, then `a/b/c/evil.txt`).
+
+    # Parameters
+
+    members : `Iterable[tarfile.TarInfo]`
+    archive_name : `str`, optional (default = `"archive"`)
+        How to name the archive in the error message.
+
+    # Raises
+
+    `UnsafeArchiveError` for the first unsafe member, naming it.
+    """
+    members = list(members)
+    for member in members:
+        check_member(member, archive_name)
+    links = {member_name(member.name) for member in members if member.issym() or member.islnk()}
+    for member in members:
+        parents = member_name(member.name).split("/")[:-1]
+        for depth in range(1, len(parents) + 1):
+            parent = "/".join(parents[:depth])
+            if parent in links:
+                raise UnsafeArchiveError(
+                    f"unsafe archive {archive_name}: member {member.name!r} lies below the link {parent!r}"
+                )
+
+
 def check_archive_members(archive_path: Union[str, "os.PathLike[str]"]) -> List[tarfile.TarInfo]:
     """
-    Checks every member of a gzipped tar archive with `check_member` and returns the members.
+    Checks the members of a gzipped tar archive with `check_members` and returns them.
 
     # Parameters
 
@@ -96,8 +127,7 @@ def check_archive_members(archive_path: Union[str, "os.PathLike[str]"]) -> List[
     """
     with _open_archive(archive_path) as archive:
         members = _read_members(archive, archive_path)
-    for member in members:
-        check_member(member, str(archive_path))
+    check_members(members, str(archive_path))
     return members
 
 

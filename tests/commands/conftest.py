@@ -7,11 +7,16 @@ tests that change an archive must work on a copy (`tiny_archive_copy`).
 import os
 import random
 import shutil
-from typing import NamedTuple
+import subprocess
+import sys
+from typing import Dict, NamedTuple, Optional
 
 import pytest
 
 from tests.tiny_encoders import WORDS
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ALLENNLP = os.path.join(os.path.dirname(sys.executable), "allennlp")
 
 POSITIVE = ["good", "great", "best", "love", "funny", "fun"]
 NEGATIVE = ["bad", "awful", "worst", "hate", "boring", "dull"]
@@ -112,3 +117,20 @@ def assert_one_line_error(stderr: str, prefix: str, message: str) -> None:
     assert len(errors) == 1, stderr
     assert message in errors[0]
     assert "Traceback" not in stderr
+
+
+def run_allennlp_cli(*arguments: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    """
+    Runs `allennlp ARGUMENTS --include-package sledgehammer` as its own process from the repository root,
+    as a user would, and returns the finished process (`returncode`, `stdout`, `stderr` as text).
+    `env` adds to (or replaces in) this process's environment.
+    """
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [ALLENNLP, *map(str, arguments), "--include-package", "sledgehammer"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
