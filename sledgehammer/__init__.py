@@ -3,11 +3,14 @@
 from sledgehammer.common import cli_errors, config_variables, model_overrides, safe_extraction
 from sledgehammer import dataset_readers, metrics, models, modules, predictors  # noqa: F401
 from sledgehammer import commands, calibration, evaluation  # noqa: F401
+from sledgehammer.commands import evaluate_input, predict_input
 
 from sledgehammer.modules.exit_policies import ExitPolicy  # noqa: F401
 
 config_variables.install()
 model_overrides.install()
-# Every command run with the plugin: safe archive extraction, one-line input errors.
+# Every command run with the plugin: safe archive extraction, checked inputs, one-line input errors.
 safe_extraction.install()
+predict_input.install()
+evaluate_input.install()
 cli_errors.install()

@@ -55,23 +55,25 @@ class EarlyExitPredictor(Predictor):
             )
         if threshold is not None:
             model.threshold = threshold
-        self._lines_read = 0
 
     def load_line(self, line: str) -> JsonDict:
-        """Parses one input line; blank lines are skipped by the caller and not counted."""
-        self._lines_read += 1
+        """
+        Parses one input line into a record with the fields `predict_json` needs. The messages say what
+        was expected; `allennlp predict` (see `sledgehammer.commands.predict_input`) adds the file name
+        and the line number.
+        """
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise ConfigurationError(
-                f"input line {self._lines_read} (blank lines not counted) is not valid JSON: {error.msg}"
+                f'expected a JSON object such as {{"sentence": "..."}}, found invalid JSON '
+                f"({error.msg} at column {error.colno})"
             ) from None
         if not isinstance(record, dict):
             raise ConfigurationError(
-                f"input line {self._lines_read} (blank lines not counted): expected a JSON object such as "
-                f'{{"sentence": "..."}}, got {type(record).__name__}'
+                f'expected a JSON object such as {{"sentence": "..."}}, found a JSON {type(record).__name__}'
             )
-        self._fields(record, where=f"input line {self._lines_read} (blank lines not counted)")
+        self._fields(record, where=None)
         return record
 
     def predict(self, sentence: str, text_pair: Optional[str] = None) -> JsonDict:
@@ -83,7 +85,7 @@ class EarlyExitPredictor(Predictor):
         text, text_pair = self._fields(json_dict, where="input")
         return self._dataset_reader.text_to_instance(text=text, text_pair=text_pair)
 
-    def _fields(self, record: JsonDict, where: str) -> Tuple[str, Optional[str]]:
+    def _fields(self, record: JsonDict, where: Optional[str]) -> Tuple[str, Optional[str]]:
         reader_text = getattr(self._dataset_reader, "text_field", None)
         reader_pair = getattr(self._dataset_reader, "text_pair_field", None)
         pairs: List[Tuple[str, str]] = list(PAIR_FIELDS)
@@ -97,15 +99,20 @@ class EarlyExitPredictor(Predictor):
             if name in record:
                 return self._text(record, name, where), None
         raise ConfigurationError(
-            f"{where}: expected a field {' or '.join(repr(n) for n in singles)} (single text) or a pair "
-            f"{' or '.join(f'{a!r}/{b!r}' for a, b in pairs)}, found {sorted(record)}"
+            _located(
+                where,
+                f"expected a field {' or '.join(repr(n) for n in singles)} (single text) or a pair "
+                f"{' or '.join(f'{a!r}/{b!r}' for a, b in pairs)}, found {sorted(record)}",
+            )
         )
 
     @staticmethod
-    def _text(record: JsonDict, name: str, where: str) -> str:
+    def _text(record: JsonDict, name: str, where: Optional[str]) -> str:
         value = record[name]
         if not isinstance(value, str) or not value.strip():
-            raise ConfigurationError(f"{where}: field {name!r} must be a non-empty string, got {value!r}")
+            raise ConfigurationError(
+                _located(where, f"expected a non-empty string in the field {name!r}, found {value!r}")
+            )
         return value
 
     def predict_instance(self, instance: Instance) -> JsonDict:
@@ -117,3 +124,7 @@ class EarlyExitPredictor(Predictor):
     @staticmethod
     def _select(output: JsonDict) -> JsonDict:
         return {key: output[key] for key in OUTPUT_KEYS if key in output}
+
+
+def _located(where: Optional[str], detail: str) -> str:
+    return detail if where is None else f"{where}: {detail}"

@@ -103,13 +103,8 @@ def test_a_malformed_input_line_is_named(calibrated, monkeypatch, tmp_path):
     archive, _ = calibrated
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"sentence": "good"}\n{"sentence": "bad"\n')
-    with pytest.raises(Exception, match="input line 2.*not valid JSON"):
+    with pytest.raises(Exception, match=r"in.jsonl, line 2: .*found invalid JSON"):
         run_allennlp(monkeypatch, "predict", archive, str(inputs), "--silent", "--output-file", str(tmp_path / "o"))
     inputs.write_text('{"sentence": "good"}\n{"review": "bad"}\n')
-    with pytest.raises(Exception, match="input line 2.*expected a field 'sentence' or 'text'"):
+    with pytest.raises(Exception, match="in.jsonl, line 2: expected a field 'sentence' or 'text'"):
         run_allennlp(monkeypatch, "predict", archive, str(inputs), "--silent", "--output-file", str(tmp_path / "o"))
-
-
-def test_an_empty_input_file_gives_empty_output(calibrated, monkeypatch, tmp_path):
-    archive, _ = calibrated
-    assert predict(monkeypatch, tmp_path, archive, records=[]) == []
