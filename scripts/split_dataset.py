@@ -2,7 +2,9 @@
 """
 Splits a one-record-per-line data file (TSV, CSV without multi-line fields, JSONL) into train/dev/test files,
 deterministically: the data lines are shuffled with `random.Random(seed)` and cut by the given fractions.
-A header line, if any, is copied to every part. Files are written atomically (temporary name, then rename).
+A header line, if any, is copied to every part. Files are written atomically with sledgehammer's helper
+(`sledgehammer.common.atomic_files`: a `.partial-*.tmp` file renamed into place), which also removes the
+stale leftovers of interrupted runs.
 
 Usage:
     python scripts/split_dataset.py FILE --output-dir DIR [--dev 0.1] [--test 0.1] [--seed 13] [--header]
@@ -13,8 +15,9 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 from typing import List
+
+from sledgehammer.common.atomic_files import write_bytes_atomically
 
 
 def split_lines(lines: List[str], dev: float, test: float, seed: int) -> dict:
@@ -28,18 +31,6 @@ def split_lines(lines: List[str], dev: float, test: float, seed: int) -> dict:
         "dev": shuffled[num_test : num_test + num_dev],
         "train": shuffled[num_test + num_dev :],
     }
-
-
-def write_atomically(path: str, lines: List[str]) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as output:
-            output.writelines(lines)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def main() -> int:
@@ -68,7 +59,7 @@ def main() -> int:
     extension = os.path.splitext(args.file)[1]
     for part, part_lines in split_lines(lines, args.dev, args.test, args.seed).items():
         path = os.path.join(args.output_dir, part + extension)
-        write_atomically(path, header + part_lines)
+        write_bytes_atomically(path, "".join(header + part_lines).encode("utf-8"))
         print(f"{part}: {len(part_lines)} lines -> {path}")
     return 0
 

@@ -7,27 +7,23 @@ anything is extracted; `sledgehammer.common.safe_extraction` makes every `load_a
 the plugin is imported, and `read_archive_config` calls it before reading `config.json`.
 
 `write_archive_with_replacements` rewrites an archive with some members replaced or added and every other
-member copied unchanged, through a temporary file that is renamed into place, so an interrupted write
-never leaves a partial archive behind. `write_bytes_atomically` writes any other file the same way.
+member copied unchanged, through `sledgehammer.common.atomic_files.atomic_output`, so an interrupted
+write never leaves a partial archive behind (`write_bytes_atomically`, from there too, writes any
+other file the same way).
 
-This module uses the standard library only.
+This module and `atomic_files` use the standard library only.
 """
-import contextlib
 import io
 import json
 import os
 import posixpath
-import stat
 import tarfile
-import tempfile
 import time
-from typing import IO, Any, Dict, Iterable, Iterator, List, Union
+from typing import IO, Any, Dict, Iterable, List, Union
+
+from sledgehammer.common.atomic_files import atomic_output, write_bytes_atomically  # noqa: F401
 
 CONFIG_NAME = "config.json"
-
-# Prefix and suffix of the temporary file an archive is written to; deliberately unlike an archive name.
-TEMPORARY_PREFIX = ".partial-"
-TEMPORARY_SUFFIX = ".tmp"
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -200,7 +196,7 @@ def write_archive_with_replacements(
     pending = {member_name(name): (name, content) for name, content in replacements.items()}
     for name in replacements:
         check_member(tarfile.TarInfo(name), "replacement")
-    with _atomic_output(destination) as output:
+    with atomic_output(destination) as output:
         with _open_archive(source) as original, tarfile.open(
             fileobj=output, mode="w:gz", format=original.format
         ) as copy:
@@ -219,51 +215,6 @@ def write_archive_with_replacements(
                     copy.addfile(member)
             for name, content in pending.values():
                 copy.addfile(*_replacement(tarfile.TarInfo(name), content))
-
-
-def write_bytes_atomically(path: Union[str, "os.PathLike[str]"], content: bytes) -> None:
-    """
-    Writes `content` to `path` the way `write_archive_with_replacements` writes an archive: to a
-    temporary file in the same folder (`.partial-XXXXXXXX.tmp`), flushed to disk with `fsync` and
-    renamed onto `path` with `os.replace`, so `path` is always either its old content or the new one.
-    The temporary file is removed on any Python exception.
-
-    # Parameters
-
-    path : `Union[str, os.PathLike]`
-        The file to write. Its folder must exist. An existing file keeps its permissions; a new one
-        gets the usual ones (`0o666` less the umask).
-    content : `bytes`
-    """
-    with _atomic_output(os.fspath(path)) as output:
-        output.write(content)
-
-
-@contextlib.contextmanager
-def _atomic_output(destination: str) -> Iterator[IO[bytes]]:
-    """
-    A binary file to write `destination`'s new content to: a temporary file in its folder that, when
-    the block ends without an exception, is flushed to disk, given `destination`'s permissions (or the
-    default ones) and renamed onto it (the rename itself made durable where the platform allows); on
-    any exception it is removed and `destination` is left as it was.
-    """
-    folder = os.path.dirname(os.path.abspath(destination))
-    mode = _file_mode(destination)
-    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, suffix=TEMPORARY_SUFFIX, dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as output:
-            yield output
-            output.flush()
-            os.fsync(output.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, destination)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(folder)
 
 
 def _check_relative_path(path: str, unsafe, absolute_reason: str, parent_reason: str) -> None:
@@ -313,27 +264,3 @@ def _replacement(template: tarfile.TarInfo, content: bytes):
     info.mtime = int(time.time())
     info.size = len(content)
     return info, io.BytesIO(content)
-
-
-def _file_mode(path: str) -> int:
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_folder(folder: str) -> None:
-    """Makes the rename durable where the platform allows opening a folder."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-

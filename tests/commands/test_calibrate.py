@@ -329,11 +329,19 @@ def test_write_archive_with_replacements_leaves_nothing_on_error(tmp_path):
 
 CHILD_WRITER = textwrap.dedent(
     """
-    import importlib.util, sys, time
+    import importlib.util, os, sys, time
 
-    spec = importlib.util.spec_from_file_location("archive_files", sys.argv[1])
-    archive_files = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(archive_files)
+    def load(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    # Both modules use the standard library only: loaded by path, without the sledgehammer package.
+    load("sledgehammer.common.atomic_files", os.path.join(os.path.dirname(sys.argv[1]), "atomic_files.py"))
+    archive_files = load("archive_files", sys.argv[1])
+    assert "allennlp" not in sys.modules
 
     class SlowFile:
         # A source archive that trickles in, so the write takes a while.
