@@ -1,1 +1,2 @@
 from sledgehammer.models.early_exit_classifier import EarlyExitClassifier
+from sledgehammer.models.early_exit_tagger import EarlyExitTagger

@@ -1,0 +1,365 @@
+import logging
+from os import PathLike
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.params import Params
+from allennlp.data import Instance, TextFieldTensors, Vocabulary
+from allennlp.models.model import Model
+from allennlp.nn import InitializerApplicator
+
+from sledgehammer.metrics import ExitStatistics
+from sledgehammer.metrics.tagging_metrics import TaggingMetrics
+from sledgehammer.models.early_exit_classifier import EarlyExitClassifier, _normalise_exit_layers
+from sledgehammer.models.tagger_exit_loop import run_with_early_exit
+from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
+from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
+from sledgehammer.modules.tagging_cost import TaggingInferenceCost
+from sledgehammer.modules.token_halting import check_exit_mode, check_window
+
+logger = logging.getLogger(__name__)
+
+# Keys of an archive's top-level config (e.g. `--overrides '{"window": 5}'`) that are model settings.
+RUNTIME_KEYS = ("threshold", "temperatures", "exit_policy", "window", "exit_mode", "upper_uncertainty_factor")
+
+
+@Model.register("sledgehammer_tagger")
+class EarlyExitTagger(Model):
+    """
+    A pretrained transformer encoder with a token classifier ("exit") on several of its layers, trained jointly,
+    that stops computing for a sentence, or for single words, once the exits are certain enough (Li et al.,
+    ACL 2021, "Accelerating BERT Inference for Sequence Labeling via Early-Exit").
+
+    Each exit is dropout and a linear layer over each word's first word piece (from the mismatched indexer's
+    `offsets`; a word without word pieces reads the first token). Training runs every layer up to the highest
+    exit; the loss combines the exits' cross-entropies, each averaged over the real words of the batch. In
+    evaluation and prediction, at exit `k`, the exit policy scores every running word from its calibrated
+    probabilities `softmax(logits_j / temperature_j)` at exits `0 … k` (the policy's own `score`, one row per
+    word), and a word is certain when its score reaches the exit's threshold (`threshold`, or the
+    `upper_uncertainty_factor` schedule, see `token_halting.exit_thresholds`). Then, by `exit_mode`:
+
+    * `"sentence"`: a sentence answers at exit `k` when all its words are certain; it leaves the batch.
+    * `"token"`: a word halts when every word within `window // 2` positions of it in its sentence is certain
+      (words halted earlier count as certain). A halted word keeps its answer from that exit, and its word
+      pieces keep their hidden states in every higher layer, where they still serve as keys and values, but
+      their queries, attention output and feed-forward are not computed (`run_layer_for_tokens`). Special tokens
+      ([CLS], [SEP]) run as long as their sentence does; a sentence whose words have all halted leaves the batch.
+
+    The last exit always answers. Threshold 1.0 never exits early; 0.0 answers every word at the first exit.
+
+    Registered as a `Model` with name "sledgehammer_tagger".
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    transformer_model : `str`
+        Hugging Face name or local folder of the encoder; must be the dataset reader's. Token-level exit needs
+        a BERT-layout encoder (BERT, MiniLM, RoBERTa, XLM-R, CamemBERT, ELECTRA).
+    exit_layers : `List[int]`, optional (default = `None`)
+        0-based encoder layers with an exit, as for `sledgehammer_classifier`; `None` is every layer.
+    exit_policy : `ExitPolicy`, optional (default = `None`)
+        How certain a word is: `{"type": "confidence"}` (the default: its largest probability), `"entropy"`
+        (1 - normalised entropy, Li et al.'s measure), `"patience"`, `"agreement"` (from the word's history of
+        probabilities over the exits). Top-level override `{"exit_policy": {...}}`.
+    threshold : `float`, optional (default = `None`)
+        The policy's runtime knob in [0, 1]; replaces the policy's own threshold. Top-level override
+        `{"threshold": 0.9}`. With neither, 1.0.
+    temperatures : `List[float]`, optional (default = `None`)
+        One positive temperature per exit; `None` is 1.0 for all.
+    window : `int`, optional (default = `1`)
+        Odd window of the token-level rule (1: a word halts when it is certain itself). Override `{"window": 5}`.
+    exit_mode : `str`, optional (default = `"sentence"`)
+        `"sentence"` or `"token"`. Override `{"exit_mode": "token"}`.
+    upper_uncertainty_factor : `float`, optional (default = `1.0`)
+        Exits on the upper half of the layers use the threshold `max(0, 1 - factor * (1 - threshold))`: with the
+        entropy policy, 2.0 is Li et al.'s "twice the threshold in the upper half". Override at load time too.
+    dropout : `float`, optional (default = `0.1`)
+    loss_weighting : `str`, optional (default = `"depth"`)
+        `"depth"`: `sum_i (l_i + 1) CE_i / sum_i (l_i + 1)` over exit layers `l_i` (Li et al.); `"sum"`: plain sum.
+    label_namespace : `str`, optional (default = `"labels"`)
+        Must be a non-padded namespace, so that a tag unknown to the model is an error, never an OOV index.
+    load_weights : `bool`, optional (default = `True`)
+        Whether to load the encoder's pretrained weights; off when loading an archive.
+    initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
+        Applied to the exit heads only.
+    """
+
+    default_predictor = "sledgehammer_tagger"
+
+    # The same runtime settings, with the same checks, as the classifier's.
+    threshold = EarlyExitClassifier.threshold
+    temperatures = EarlyExitClassifier.temperatures
+    num_exits = EarlyExitClassifier.num_exits
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        transformer_model: str,
+        exit_layers: Optional[List[int]] = None,
+        exit_policy: Optional[ExitPolicy] = None,
+        threshold: Optional[float] = None,
+        temperatures: Optional[List[float]] = None,
+        window: int = 1,
+        exit_mode: str = "sentence",
+        upper_uncertainty_factor: float = 1.0,
+        dropout: float = 0.1,
+        loss_weighting: str = "depth",
+        label_namespace: str = "labels",
+        load_weights: bool = True,
+        initializer: Optional[InitializerApplicator] = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, **kwargs)
+        total_layers = LayerwiseTransformer.count_layers(transformer_model)
+        self.exit_layers = _normalise_exit_layers(exit_layers, total_layers)
+        self._encoder = LayerwiseTransformer(
+            transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights
+        )
+        self._label_namespace = label_namespace
+        if vocab.is_padded(label_namespace):
+            raise ConfigurationError(
+                f"the tag namespace {label_namespace!r} is padded, so unknown tags would silently become its OOV "
+                f"tag; use a non-padded namespace (by default names ending in 'tags' or 'labels')"
+            )
+        self._num_labels = vocab.get_vocab_size(label_namespace)
+        if self._num_labels < 2:
+            raise ConfigurationError(
+                f"the {label_namespace!r} vocabulary has {self._num_labels} tag(s); a tagger needs 2 or more"
+            )
+        self._dropout = torch.nn.Dropout(dropout)
+        hidden = self._encoder.hidden_size
+        self._exit_classifiers = torch.nn.ModuleList(
+            [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
+        )
+        if loss_weighting not in ("sum", "depth"):
+            raise ConfigurationError(f"loss_weighting must be 'sum' or 'depth', got {loss_weighting!r}")
+        weights = [1.0] * self.num_exits
+        if loss_weighting == "depth":
+            weights = [(layer + 1) / sum(l + 1 for l in self.exit_layers) for layer in self.exit_layers]
+        self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
+        self.register_buffer("_temperatures", torch.ones(self.num_exits), persistent=False)
+        self.temperatures = temperatures if temperatures is not None else [1.0] * self.num_exits
+        self.exit_policy = exit_policy if exit_policy is not None else ConfidencePolicy()
+        if threshold is not None:
+            self.threshold = threshold
+        self.window = window
+        self.exit_mode = exit_mode
+        self.upper_uncertainty_factor = upper_uncertainty_factor
+        # Set by offline analysis to compute every exit's head even without tags.
+        self.run_all_exit_heads = False
+        self._cost = TaggingInferenceCost(
+            hidden, self._encoder.intermediate_size, self._num_labels, has_pooler=False, mean_pooling=False
+        )
+        self._metrics = TaggingMetrics(vocab, label_namespace, self.exit_layers)
+        self._exit_statistics = ExitStatistics(self.exit_layers, full_layers=self._encoder.num_layers)
+        (initializer or InitializerApplicator())(self._exit_classifiers)
+
+    # ---- runtime settings ---------------------------------------------------------------------------
+
+    @property
+    def window(self) -> int:
+        return self._window
+
+    @window.setter
+    def window(self, value: int) -> None:
+        self._window = check_window(value)
+
+    @property
+    def exit_mode(self) -> str:
+        return self._exit_mode
+
+    @exit_mode.setter
+    def exit_mode(self, value: str) -> None:
+        check_exit_mode(value)
+        if value == "token" and not self._encoder.supports_token_halting():
+            raise ConfigurationError(
+                f"exit_mode 'token' needs a BERT-layout encoder; this one is a {self._encoder.family!r} model"
+            )
+        self._exit_mode = value
+
+    @property
+    def upper_uncertainty_factor(self) -> float:
+        return self._upper_uncertainty_factor
+
+    @upper_uncertainty_factor.setter
+    def upper_uncertainty_factor(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < float("inf"):
+            raise ConfigurationError(f"upper_uncertainty_factor must be a finite number >= 0, got {value!r}")
+        self._upper_uncertainty_factor = float(value)
+
+    # ---- forward ------------------------------------------------------------------------------------
+
+    def forward(  # type: ignore
+        self,
+        tokens: TextFieldTensors,
+        tags: Optional[torch.LongTensor] = None,
+        metadata: Optional[List[Dict[str, Any]]] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """
+        # Parameters
+
+        tokens : `TextFieldTensors`
+            From a `TextField` indexed by a `pretrained_transformer_mismatched` indexer under `"tokens"`.
+        tags : `torch.LongTensor`, optional (default = `None`)
+            Gold tag indices, `(batch, words)`.
+        metadata : `List[Dict[str, Any]]`, optional (default = `None`)
+            The readers' metadata; its `"words"` are passed to the output.
+
+        # Returns
+
+        An output dictionary of `(batch, words, ...)` tensors: `logits` and `probs` of each word's answering exit
+        (after temperature scaling; 0 and uniform on padding), `tags` (predicted indices), `confidence` (max of
+        `probs`), `exit_index` (0-based among exits), `exit_layer`, `layers_run`, `mask` (real words),
+        `exit_logits` `(batch, words, exits, labels)` (raw, NaN where an exit did not run for a word), `words`
+        when metadata is given, and `loss` when tags are given.
+        """
+        inputs = tokens["tokens"]
+        word_mask = inputs["mask"].bool()
+        state = self._encoder.embed(inputs["token_ids"], inputs["wordpiece_mask"], inputs.get("type_ids"))
+        first_piece = inputs["offsets"][..., 0].clamp(min=0)
+        early_exit = not self.training and self.threshold < 1.0
+        if early_exit:
+            exit_logits, exit_index, flops = run_with_early_exit(self, state, first_piece, inputs["offsets"], word_mask)
+        else:
+            all_heads = self.training or tags is not None or self.run_all_exit_heads
+            exit_logits = self._run_every_layer(state, first_piece, all_heads)
+            exit_index = torch.full_like(first_piece, self.num_exits - 1)
+            flops = None
+        output = self._answer(exit_logits, exit_index, word_mask)
+        if metadata is not None:
+            output["words"] = [entry["words"] for entry in metadata]
+        if not self.training:
+            self._update_exit_statistics(inputs["wordpiece_mask"].bool(), output, flops)
+        if tags is not None:
+            if early_exit:
+                output["loss"] = self._cross_entropy(output["logits"], tags, word_mask)
+            else:
+                losses = torch.stack([self._cross_entropy(exit_logits[:, :, k], tags, word_mask)
+                                      for k in range(self.num_exits)])
+                output["loss"] = (losses * self._loss_weights).sum()
+                for k in range(self.num_exits):
+                    self._metrics.exit(k, exit_logits[:, :, k], tags, word_mask)
+            self._metrics.answer(output["logits"], tags, word_mask)
+        return output
+
+    def word_vectors(self, hidden: torch.Tensor, first_piece: torch.Tensor) -> torch.Tensor:
+        """`(rows, words, hidden)` first-piece vectors of `(rows, pieces, hidden)` states."""
+        index = first_piece.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])
+        return hidden.gather(1, index)
+
+    def exit_head(self, k: int, vectors: torch.Tensor) -> torch.Tensor:
+        """Raw float logits of exit `k` for word vectors `(..., hidden)`."""
+        return self._exit_classifiers[k](self._dropout(vectors)).float()
+
+    def _run_every_layer(self, state, first_piece: torch.Tensor, all_heads: bool) -> torch.Tensor:
+        rows, words = first_piece.shape
+        exits = dict(zip(self.exit_layers, range(self.num_exits)))
+        columns = []
+        for layer in range(self._encoder.num_layers):
+            state = self._encoder.run_layer(layer, state)
+            k = exits.get(layer)
+            if k is None:
+                continue
+            if all_heads or k == self.num_exits - 1:
+                columns.append(self.exit_head(k, self.word_vectors(state.hidden, first_piece)))
+            else:
+                columns.append(state.hidden.new_full((rows, words, self._num_labels), float("nan"), dtype=torch.float))
+        return torch.stack(columns, dim=2)
+
+    def _answer(self, exit_logits: torch.Tensor, exit_index: torch.Tensor, mask: torch.Tensor) -> Dict[str, Any]:
+        index = exit_index[:, :, None, None].expand(-1, -1, 1, self._num_labels)
+        logits = exit_logits.gather(2, index).squeeze(2) / self._temperatures[exit_index].unsqueeze(-1)
+        logits = logits.masked_fill(~mask.unsqueeze(-1), 0.0)
+        probs = torch.softmax(logits, dim=-1)
+        layers = torch.tensor(self.exit_layers, device=exit_index.device)[exit_index]
+        return {
+            "logits": logits,
+            "probs": probs,
+            "tags": probs.argmax(dim=-1),
+            "confidence": probs.max(dim=-1).values,
+            "exit_index": exit_index,
+            "exit_layer": layers,
+            "layers_run": layers + 1,
+            "mask": mask,
+            "exit_logits": exit_logits,
+        }
+
+    @staticmethod
+    def _cross_entropy(logits: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy averaged over the real words of the batch."""
+        return torch.nn.functional.cross_entropy(logits[mask], tags[mask].long())
+
+    def _update_exit_statistics(self, piece_mask: torch.Tensor, output: Dict[str, Any], flops) -> None:
+        """Exit statistics per word; each sentence's FLOPs are spread evenly over its words."""
+        lengths = piece_mask.sum(dim=1)
+        mask = output["mask"]
+        words = mask.sum(dim=1)
+        layers = self._encoder.num_layers
+        full = (self._cost.embedding_flops(lengths) + layers * self._cost.layer_flops(lengths)
+                + self._cost.word_head_flops(words))
+        flops = full if flops is None else flops
+        per_word = (flops / words.clamp(min=1))[:, None].expand_as(mask)[mask]
+        full_per_word = (full / words.clamp(min=1))[:, None].expand_as(mask)[mask]
+        self._exit_statistics(output["exit_index"][mask], output["layers_run"][mask], per_word, full_per_word)
+
+    # ---- output and metrics -------------------------------------------------------------------------
+
+    def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
+        """Adds, per sentence, one entry per word: `tags` (strings), `confidences` and `exit_layers`."""
+        labels = self.vocab.get_index_to_token_vocabulary(self._label_namespace)
+        lengths = output_dict["mask"].sum(dim=1).tolist()
+        rows = zip(lengths, output_dict["tags"].tolist(), output_dict["confidence"].tolist(),
+                   output_dict["exit_layer"].tolist())
+        tags, confidences, exit_layers = [], [], []
+        for length, row_tags, row_confidences, row_layers in rows:
+            tags.append([labels[i] for i in row_tags[:length]])
+            confidences.append(row_confidences[:length])
+            exit_layers.append(row_layers[:length])
+        output_dict.update(tags=tags, confidences=confidences, exit_layers=exit_layers)
+        return output_dict
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = self._metrics.get_metric(reset)
+        # Exit statistics (per word) describe inference; training batches do not count.
+        if self._exit_statistics.rows > 0:
+            metrics.update(self._exit_statistics.get_metric(reset))
+        return metrics
+
+    def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, Any]]:
+        """Refuses gold tags the model does not know, naming the tag, before indexing could fail obscurely."""
+        known = self.vocab.get_token_to_index_vocabulary(self._label_namespace)
+        for instance in instances:
+            if "tags" not in instance.fields:
+                continue
+            for position, tag in enumerate(instance["tags"].labels):  # type: ignore
+                if tag not in known:
+                    source = instance["metadata"]["source"] if "metadata" in instance.fields else None
+                    raise ConfigurationError(
+                        f"unknown tag {tag!r} (word {position + 1}{f' of {source}' if source else ''}): the model "
+                        f"knows the {len(known)} tags {', '.join(sorted(known))}"
+                    )
+        return super().forward_on_instances(instances)
+
+    # ---- loading ------------------------------------------------------------------------------------
+
+    @classmethod
+    def _load(
+        cls,
+        config: Params,
+        serialization_dir: Union[str, PathLike],
+        weights_file: Optional[Union[str, PathLike]] = None,
+        cuda_device: int = -1,
+    ) -> "Model":
+        """
+        Loads a trained model. The top-level config keys in `RUNTIME_KEYS` (as given by
+        `--overrides '{"threshold": 0.9, "window": 5, "exit_mode": "token"}'`) are moved into the model's
+        parameters, and the encoder is built without reading its pretrained weights.
+        """
+        config = config.duplicate()
+        model_params = config.params["model"]
+        for key in RUNTIME_KEYS:
+            if key in config.params:
+                model_params[key] = config.params.pop(key)
+        model_params["load_weights"] = False
+        return super()._load(config, serialization_dir, weights_file, cuda_device)

@@ -1,0 +1,96 @@
+"""
+The layer loop of `EarlyExitTagger` with early exit on (evaluation, threshold below 1.0): sentence-level or
+token-level exit over a batch, sentences leaving the batch when all their words have answered.
+"""
+from typing import TYPE_CHECKING, Tuple
+
+import torch
+
+from sledgehammer.modules.exit_policies import calibrated_probs
+from sledgehammer.modules.layerwise_transformer import EncoderState
+from sledgehammer.modules.token_halting import (
+    certain_words,
+    exit_thresholds,
+    piece_owners,
+    running_pieces,
+    sentence_halting,
+    window_halting,
+)
+
+if TYPE_CHECKING:
+    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
+
+
+def run_with_early_exit(
+    model: "EarlyExitTagger",
+    state: EncoderState,
+    first_piece: torch.Tensor,
+    offsets: torch.Tensor,
+    word_mask: torch.Tensor,
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """
+    Runs `model`'s encoder layer by layer from the embedded `state` of a batch, deciding at each exit which
+    words answer (see `EarlyExitTagger`).
+
+    # Returns
+
+    `exit_logits` `(batch, words, exits, labels)` (raw; NaN where an exit did not run for a word),
+    `exit_index` `(batch, words)` (each word's answering exit; the last one for padding) and the estimated
+    FLOPs of each sentence `(batch,)` (`TaggingInferenceCost`: embeddings, layers with keys and values for
+    every piece and the rest for the running pieces, and one head per exit for each word still running there).
+    """
+    encoder, cost, policy = model._encoder, model._cost, model.exit_policy
+    num_exits, token_mode = model.num_exits, model.exit_mode == "token"
+    batch, num_words = word_mask.shape
+    device = word_mask.device
+    exit_logits = torch.full((batch, num_words, num_exits, model._num_labels), float("nan"), device=device)
+    exit_index = torch.full((batch, num_words), num_exits - 1, dtype=torch.long, device=device)
+    # Per row still in the batch: calibrated probabilities of each word at the exits so far (what the policy
+    # reads), which words have halted (padding counts as halted), and which word owns each piece.
+    history = torch.empty_like(exit_logits)
+    halted = ~word_mask
+    owners = piece_owners(offsets, word_mask, state.mask.shape[1])
+    lengths = state.mask.sum(dim=1)
+    flops = cost.embedding_flops(lengths)
+    rows = torch.arange(batch, device=device)
+    thresholds = exit_thresholds(
+        model.threshold, model.exit_layers, encoder.num_layers, model.upper_uncertainty_factor
+    )
+    exits = dict(zip(model.exit_layers, range(num_exits)))
+    for layer in range(encoder.num_layers):
+        running = running_pieces(owners, state.mask, halted)
+        if token_mode and not torch.equal(running, state.mask):
+            state = encoder.run_layer_for_tokens(layer, state, running)
+        else:
+            state = encoder.run_layer(layer, state)
+        flops.index_add_(0, rows, cost.partial_layer_flops(lengths[rows], running.sum(dim=1)))
+        k = exits.get(layer)
+        if k is None:
+            continue
+        row, word = (~halted).nonzero(as_tuple=True)
+        logits = model.exit_head(k, state.hidden[row, first_piece[row, word]])
+        exit_logits[rows[row], word, k] = logits
+        flops.index_add_(0, rows, cost.word_head_flops((~halted).sum(dim=1)))
+        if k == num_exits - 1:
+            break
+        history[row, word, k] = calibrated_probs(logits, model._temperatures[k])
+        scores = torch.ones(halted.shape, device=device)
+        scores[row, word] = policy.score(history[row, word, : k + 1], num_exits).float()
+        certain = certain_words(scores, thresholds[k], halted)
+        mask = word_mask[rows]
+        halts = window_halting(certain, mask, model.window) if token_mode else sentence_halting(certain, mask)
+        new_row, new_word = (halts & ~halted).nonzero(as_tuple=True)
+        exit_index[rows[new_row], new_word] = k
+        halted = halted | halts
+        done = halted.all(dim=1)
+        if done.any():
+            staying = (~done).nonzero(as_tuple=True)[0]
+            if staying.numel() == 0:
+                break
+            rows = rows[staying]
+            state = encoder.keep_rows(state, staying)
+            length = state.mask.shape[1]
+            owners = owners.index_select(0, staying)[:, :length]
+            halted, history = halted.index_select(0, staying), history.index_select(0, staying)
+            first_piece = first_piece.index_select(0, staying)
+    return exit_logits, exit_index, flops
