@@ -1,19 +1,18 @@
 """
 The `tradeoff` subcommand measures the speed/accuracy trade-off of a trained `sledgehammer_classifier`:
-accuracy and cost at each confidence threshold, of each exit used alone, of the full model and of two
+accuracy and cost of each exit policy at each threshold, of each exit used alone, of the full model and of two
 oracles, computed from one pass over labelled data that runs every exit, and optionally the measured
-seconds per instance of each threshold and of the plain full model.
+seconds per instance of each threshold and of the plain full model. The work is done by library code
+(`sledgehammer.evaluation.tradeoff_report` and `tradeoff_format`); this module reads the arguments and files.
 
-    allennlp tradeoff ARCHIVE DATA --output-dir DIR [--thresholds 0.5,0.6,...,1.0] [--batch-size N]
+    allennlp tradeoff ARCHIVE DATA --output-dir DIR [--thresholds 0.5,0.6,...,1.0] [--policies P1,P2,...]
+                      [--batch-size N]
                       [--time] [--time-instances N] [--num-threads N] [--max-accuracy-drop POINTS]
                       [--compare OTHER_ARCHIVE ...] [--cuda-device D]
                       [--overrides JSON] [--include-package PACKAGE]
 """
 import argparse
-import csv
-import json
 import logging
-import math
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -31,35 +30,25 @@ from sledgehammer.commands.archive_inputs import (
     reporting_input_errors,
 )
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
-from sledgehammer.evaluation.timing import NUM_THREADS_KEY, measure_seconds
-from sledgehammer.evaluation.tradeoff import (
-    FULL,
-    FULL_NAME,
-    SEPARATE,
-    THRESHOLD,
-    compute_tradeoff,
-    oracle_savings_share,
-    pick_threshold,
-    separate_model_row,
+from sledgehammer.evaluation.tradeoff import FULL_NAME
+from sledgehammer.evaluation.tradeoff_format import (
+    CSV_NAME,
+    JSON_NAME,
+    PLOT_NAME,
+    format_comparison,
+    format_markdown_table,
+    format_oracle_savings,
+    format_pick,
+    write_outputs,
 )
-from sledgehammer.evaluation.tradeoff_plot import plot_tradeoff
+from sledgehammer.evaluation.tradeoff_report import MIN_AGREEMENT, build_tradeoff_report
 from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS = "0.5,0.6,0.7,0.8,0.9,0.95,0.99,1.0"
-JSON_NAME = "tradeoff.json"
-CSV_NAME = "tradeoff.csv"
-PLOT_NAME = "tradeoff.png"
-TIMING_FIELDS = ("seconds_per_instance_b1", "speedup_b1", "seconds_per_instance_bN", "speedup_bN")
-TIMED_KINDS = (THRESHOLD, FULL, SEPARATE)
-# The agreement with the last exit at which the threshold policy's savings are set against the oracle's.
-MIN_AGREEMENT = 0.99
-COST_CONVENTION = (
-    "FLOPs are InferenceCost estimates relative to the full model (every kept layer and the last exit "
-    "head) on the same rows; with early exit (threshold < 1, oracles) a row pays the layers up to and "
-    "the heads of every exit up to its answering exit; an exit used alone pays its layers and one head."
-)
+ALL_POLICIES = "all"
 
 
 class TradeoffError(CommandInputError):
@@ -78,7 +67,8 @@ class Tradeoff(Subcommand):
         Runs the model once over DATA (read with the archive's validation dataset reader; labels are
         needed) with every exit computed and, with the archive's temperatures, works out for each
         threshold the accuracy, where rows exit, the mean layers run and the estimated FLOPs relative to
-        the full model; the same for each exit used alone (a truncated model), the full model and two
+        the full model, for every exit policy (confidence, entropy, patience, and agreement when the
+        archive holds fitted agreement predictors); the same for each exit used alone (a truncated model), the full model and two
         oracles (earliest exit agreeing with the last one; earliest correct exit). With --time it also
         measures the seconds per instance of each threshold and of the plain full model, at batch size
         1 and at --batch-size. With --compare, separately trained models (e.g. truncated models
@@ -100,6 +90,14 @@ class Tradeoff(Subcommand):
             default=DEFAULT_THRESHOLDS,
             metavar="T1,T2,...",
             help="comma-separated confidence thresholds in [0, 1]",
+        )
+        subparser.add_argument(
+            "--policies",
+            default=ALL_POLICIES,
+            metavar="P1,P2,...",
+            help="comma-separated exit policies to compare (default: all: confidence, entropy, patience and, "
+            "when the archive's policy is a fitted 'agreement' policy, agreement); patience is drawn at each "
+            "of its patience settings",
         )
         subparser.add_argument(
             "--time",
@@ -149,6 +147,7 @@ def tradeoff_from_args(args: argparse.Namespace) -> None:
             data=args.data,
             output_dir=args.output_dir,
             thresholds=parse_thresholds(args.thresholds),
+            policies=args.policies,
             batch_size=args.batch_size,
             time_speed=args.time,
             time_instances=args.time_instances,
@@ -191,6 +190,7 @@ def run_tradeoff(
     data: str,
     output_dir: Union[str, "os.PathLike[str]"],
     thresholds: Optional[List[float]] = None,
+    policies: str = ALL_POLICIES,
     batch_size: int = 32,
     time_speed: bool = False,
     time_instances: Optional[int] = None,
@@ -214,6 +214,8 @@ def run_tradeoff(
         Created if needed.
     thresholds : `List[float]`, optional (default = `None`)
         Thresholds in [0, 1]; `None` means 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99 and 1.0.
+    policies : `str`, optional (default = `"all"`)
+        Comma-separated exit policy names, or `"all"` (see `select_policies`).
     batch_size : `int`, optional (default = `32`)
     time_speed : `bool`, optional (default = `False`)
         Also measure seconds per instance at batch size 1 and at `batch_size` (threshold and full rows
@@ -240,8 +242,8 @@ def run_tradeoff(
 
     # Returns
 
-    The content of `tradeoff.json`: `meta` (inputs, model facts, timing set-up, the picked threshold)
-    and `rows` (see `compute_tradeoff`).
+    The content of `tradeoff.json`: `meta` (inputs, model facts, timing set-up, per policy the picked threshold
+    and the oracle savings) and `rows` (see `compute_tradeoff`).
 
     # Raises
 
@@ -251,6 +253,7 @@ def run_tradeoff(
     output_dir = os.fspath(output_dir)
     thresholds = parse_thresholds(DEFAULT_THRESHOLDS) if thresholds is None else list(thresholds)
     _check_arguments(thresholds, batch_size, time_instances, num_threads, max_accuracy_drop)
+    policy_names = parse_policies(policies)
     check_archive_config(archive_file, "tradeoff", error_class=TradeoffError)
     compared_files = _name_compared_archives([os.fspath(path) for path in compare])
     for compared_file in compared_files.values():
@@ -263,128 +266,91 @@ def run_tradeoff(
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        return _run_checked(
-            archive_file, data, output_dir, thresholds, batch_size, time_speed, time_instances,
-            max_accuracy_drop, compared_files, cuda_device, overrides,
+        archive = load_checked_archive(archive_file, cuda_device, overrides, error_class=TradeoffError)
+        model: EarlyExitClassifier = archive.model  # type: ignore[assignment]
+        chosen = select_policies(policy_names, model)
+        instances = read_labelled_instances(archive, data, "DATA", purpose="accuracy", error_class=TradeoffError)
+        outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
+        compared = {
+            name: _run_compared(name, path, data, instances, batch_size, cuda_device)
+            for name, path in compared_files.items()
+        }
+        meta = {"archive": os.path.abspath(archive_file), "data": data}
+        if compared:
+            meta["compared_archives"] = {name: os.path.abspath(path) for name, path in compared_files.items()}
+        report = build_tradeoff_report(
+            model, instances, outputs, chosen, thresholds, batch_size, time_speed, time_instances,
+            max_accuracy_drop, compared, cuda_device, meta,
         )
     finally:
         torch.set_num_threads(default_threads)
-
-
-def _run_checked(
-    archive_file: str,
-    data: str,
-    output_dir: str,
-    thresholds: List[float],
-    batch_size: int,
-    time_speed: bool,
-    time_instances: Optional[int],
-    max_accuracy_drop: Optional[float],
-    compared_files: Dict[str, str],
-    cuda_device: int,
-    overrides: Union[str, Dict[str, Any]],
-) -> Dict[str, Any]:
-    archive = load_checked_archive(archive_file, cuda_device, overrides, error_class=TradeoffError)
-    model: EarlyExitClassifier = archive.model  # type: ignore[assignment]
-    instances = read_labelled_instances(archive, data, "DATA", purpose="accuracy", error_class=TradeoffError)
-    outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
-    rows = compute_tradeoff(
-        outputs,
-        thresholds,
-        temperatures=model.temperatures,
-        exit_layers=model.exit_layers,
-        cost=model._cost,
-        full_layers=model._encoder.num_layers,
-    )
-    compared = {
-        name: _run_compared(name, path, data, instances, batch_size, cuda_device)
-        for name, path in compared_files.items()
-    }
-    for name, (other, _, other_outputs) in compared.items():
-        rows.append(
-            separate_model_row(name, other_outputs, other._cost, other._encoder.num_layers,
-                               outputs, model._cost, model._encoder.num_layers)
-        )
-    meta: Dict[str, Any] = {
-        "archive": os.path.abspath(archive_file),
-        "data": data,
-        "num_instances": len(instances),
-        "exit_layers": list(model.exit_layers),
-        "full_layers": model._encoder.num_layers,
-        "temperatures": model.temperatures,
-        "thresholds": thresholds,
-        "batch_size": batch_size,
-        "cuda_device": cuda_device,
-        "torch_version": torch.__version__,
-        "num_threads": torch.get_num_threads(),
-        "accuracy_unit": "fraction of rows (0-1)",
-        "cost_convention": COST_CONVENTION,
-        "timed": time_speed,
-    }
-    if compared:
-        meta["compared_archives"] = {name: os.path.abspath(path) for name, path in compared_files.items()}
-    if time_speed:
-        limit = len(instances) if time_instances is None else time_instances
-        others = {name: (other, other_instances[:limit]) for name, (other, other_instances, _) in compared.items()}
-        meta.update(_add_timing(rows, model, instances[:limit], thresholds, batch_size, cuda_device, others))
-    if compared:
-        meta["comparisons"] = compare_with_thresholds(rows)
-    meta["oracle_savings"] = oracle_savings_share(rows, MIN_AGREEMENT)
-
-    picked = None
-    if max_accuracy_drop is not None:
-        picked = pick_threshold(rows, max_accuracy_drop)
-        meta["pick"] = {
-            "max_accuracy_drop_points": max_accuracy_drop,
-            "by": "speedup_b1" if time_speed else "relative_flops",
-            "threshold": None if picked is None else picked["threshold"],
-        }
-    report = {"meta": meta, "rows": rows}
-
-    print(format_markdown_table(report))
-    if max_accuracy_drop is not None:
-        print(format_pick(rows, picked, max_accuracy_drop, batch_size if time_speed else None))
-    print(format_oracle_savings(meta["oracle_savings"], MIN_AGREEMENT))
-    for comparison in meta.get("comparisons", []):
-        print(format_comparison(comparison))
-    _write_outputs(report, output_dir)
+    print_report(report, max_accuracy_drop)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise TradeoffError(f"cannot create --output-dir {output_dir}: {error}") from None
+    write_outputs(report, output_dir)
     print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
     return report
 
 
-def _add_timing(
-    rows: List[Dict[str, Any]],
-    model: EarlyExitClassifier,
-    instances: List[Instance],
-    thresholds: List[float],
-    batch_size: int,
-    cuda_device: int,
-    other_models: Dict[str, Tuple[EarlyExitClassifier, List[Instance]]],
-) -> Dict[str, Any]:
-    """Measures seconds per instance at batch size 1 and `batch_size` and adds them to the rows."""
-    per_batch_size = {}
-    for suffix, size in (("b1", 1), ("bN", batch_size)):
-        if suffix == "bN" and batch_size == 1:
-            per_batch_size["bN"] = per_batch_size["b1"]
-        else:
-            per_batch_size[suffix] = measure_seconds(
-                model, instances, thresholds, size, cuda_device=cuda_device, other_models=other_models
+def print_report(report: Dict[str, Any], max_accuracy_drop: Optional[float]) -> None:
+    """Prints the table and, per policy, the picked threshold and the share of the oracle's savings."""
+    meta, rows = report["meta"], report["rows"]
+    print(format_markdown_table(report))
+    timed_batch_size = meta["batch_size"] if meta["timed"] else None
+    for name, summary in meta["policies"].items():
+        if max_accuracy_drop is not None:
+            picked = next((row for row in rows if row["name"] == summary["pick"]["row"]), None)
+            print(format_pick(rows, picked, max_accuracy_drop, timed_batch_size, policy=name))
+    for name, summary in meta["policies"].items():
+        print(format_oracle_savings(summary["oracle_savings"], MIN_AGREEMENT, policy=name))
+    for comparison in meta.get("comparisons", []):
+        print(format_comparison(comparison))
+
+
+def parse_policies(text: str) -> List[str]:
+    """
+    Parses `--policies`: `"all"`, or comma-separated registered `ExitPolicy` names (order kept, duplicates
+    dropped). An unknown name is a `TradeoffError` listing the known ones.
+    """
+    if text.strip() == ALL_POLICIES:
+        return [ALL_POLICIES]
+    names: List[str] = []
+    for item in (item.strip() for item in text.split(",")):
+        if item not in ExitPolicy.list_available():
+            raise TradeoffError(
+                f"--policies: {item!r} is not an exit policy; expected 'all' or comma-separated names from "
+                f"{', '.join(ExitPolicy.list_available())}"
             )
-    for row in rows:
-        timed = row["kind"] in TIMED_KINDS
-        for suffix, seconds in per_batch_size.items():
-            variant = seconds.get(row["name"]) if timed else None
-            row[f"seconds_per_instance_{suffix}"] = variant
-            row[f"speedup_{suffix}"] = None if variant is None else _ratio(seconds[FULL_NAME], variant)
-    return {
-        "timing": {
-            "batch_sizes": {"b1": 1, "bN": batch_size},
-            "num_instances": len(instances),
-            "num_threads": int(per_batch_size["b1"][NUM_THREADS_KEY]),
-            "unit": "seconds per instance",
-            "full_model": "plain_forward_logits (one ordinary encoder pass, last exit head)",
-        }
-    }
+        if item not in names:
+            names.append(item)
+    return names
+
+
+def select_policies(names: List[str], model: EarlyExitClassifier) -> List[ExitPolicy]:
+    """
+    The policies to compare: `["all"]` means every registered policy that can decide for this model (an
+    `agreement` policy only when the archive's own policy is a fitted one). An asked-for `agreement` policy
+    without fitted predictors is a `TradeoffError` saying how to fit them.
+    """
+    fitted = model.exit_policy if isinstance(model.exit_policy, AgreementPolicy) and \
+        model.exit_policy.predictors is not None else None
+    if names == [ALL_POLICIES]:
+        names = [name for name in ExitPolicy.list_available() if name != "agreement" or fitted is not None]
+    policies = []
+    for name in names:
+        if name == "agreement":
+            if fitted is None:
+                raise TradeoffError(
+                    "--policies agreement: the archive has no fitted agreement predictors; run "
+                    "`allennlp calibrate ARCHIVE DEV_DATA --exit-policy agreement` first"
+                )
+            policies.append(AgreementPolicy(predictors=fitted.predictors))
+        else:
+            policies.append(ExitPolicy.by_name(name)())
+    return policies
+
 
 
 def _name_compared_archives(paths: List[str]) -> Dict[str, str]:
@@ -393,7 +359,7 @@ def _name_compared_archives(paths: List[str]) -> Dict[str, str]:
     for path in paths:
         folder, file_name = os.path.split(os.path.abspath(path))
         name = os.path.basename(folder) if file_name == "model.tar.gz" else file_name
-        if name in named or name == FULL_NAME or name.startswith("threshold="):
+        if name in named or name == FULL_NAME or "threshold=" in name:
             raise TradeoffError(
                 f"--compare {path}: the name {name!r} is already taken (by {named.get(name, 'a row')}); "
                 "give archives in differently named folders"
@@ -420,187 +386,6 @@ def _run_compared(
         )
     logger.info("Running %s (%s) over DATA", name, path)
     return other, other_instances, collect_exit_outputs(other, other_instances, batch_size, cuda_device)
-
-
-def compare_with_thresholds(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """
-    For each `separate_model` row, the most accurate threshold row that costs no more relative FLOPs:
-    a list of `{"name", "accuracy", "relative_flops", "threshold", "threshold_accuracy",
-    "threshold_relative_flops", "accuracy_difference_points"}` (the threshold keys `None` when every
-    threshold costs more).
-    """
-    thresholds = [row for row in rows if row["kind"] == THRESHOLD and row["accuracy"] is not None]
-    comparisons = []
-    for row in rows:
-        if row["kind"] != SEPARATE or row["accuracy"] is None:
-            continue
-        cheaper = [other for other in thresholds if other["relative_flops"] <= row["relative_flops"] + 1e-9]
-        best = max(cheaper, key=lambda other: (other["accuracy"], -other["relative_flops"]), default=None)
-        comparisons.append({
-            "name": row["name"],
-            "accuracy": row["accuracy"],
-            "relative_flops": row["relative_flops"],
-            "threshold": None if best is None else best["threshold"],
-            "threshold_accuracy": None if best is None else best["accuracy"],
-            "threshold_relative_flops": None if best is None else best["relative_flops"],
-            "accuracy_difference_points":
-                None if best is None else 100.0 * (best["accuracy"] - row["accuracy"]),
-        })
-    return comparisons
-
-
-def format_oracle_savings(share: Optional[Dict[str, Any]], min_agreement: float) -> str:
-    """The sentence on how much of the consistency oracle's savings the threshold policy gets."""
-    if share is None:
-        return f"no threshold agrees with the last exit on {100.0 * min_agreement:g}% of the rows"
-    ratio = share["share_of_oracle_savings"]
-    return (
-        f"at >= {100.0 * min_agreement:g}% agreement with the last exit: threshold {share['threshold']:g} "
-        f"({100.0 * share['agreement_with_last_exit']:.2f}%) saves {100.0 * share['saved_flops']:.1f}% of FLOPs, "
-        f"the consistency oracle {100.0 * share['oracle_saved_flops']:.1f}%"
-        + ("" if ratio is None else f": {100.0 * ratio:.0f}% of the oracle's savings")
-    )
-
-
-def format_comparison(comparison: Dict[str, Any]) -> str:
-    """The sentence comparing a separately trained model with the early-exit thresholds."""
-    head = (
-        f"{comparison['name']}: {100.0 * comparison['accuracy']:.2f}% at {comparison['relative_flops']:.3f} "
-        "of the full model's FLOPs; "
-    )
-    if comparison["threshold"] is None:
-        return head + "no threshold of the early-exit model is as cheap"
-    return head + (
-        f"the early-exit model at threshold {comparison['threshold']:g} gets "
-        f"{100.0 * comparison['threshold_accuracy']:.2f}% at {comparison['threshold_relative_flops']:.3f} "
-        f"({comparison['accuracy_difference_points']:+.2f} points)"
-    )
-
-
-def _ratio(numerator: float, denominator: float) -> Optional[float]:
-    return numerator / denominator if denominator > 0 else None
-
-
-# ---- output -------------------------------------------------------------------------------------------
-
-
-def format_markdown_table(report: Dict[str, Any]) -> str:
-    """The rows of a trade-off report as a markdown table (accuracies and agreement in %)."""
-    rows = report["rows"]
-    timed = report["meta"].get("timed", False)
-    batch_size = report["meta"].get("batch_size")
-    layers = report["meta"].get("exit_layers")
-    header = ["kind", "name", "accuracy %", "mean layers", "rel. layers", "rel. FLOPs", "agrees w/ last %",
-              "exit fractions" + (f" (layers {'/'.join(map(str, layers))})" if layers else "")]
-    if timed:
-        header += ["s/inst b1", "speedup b1", f"s/inst b{batch_size}", f"speedup b{batch_size}"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for row in rows:
-        cells = [
-            row["kind"],
-            row["name"],
-            _number(row["accuracy"], 100.0, ".2f"),
-            f"{row['mean_layers']:.2f}",
-            f"{row['relative_layers']:.3f}",
-            f"{row['relative_flops']:.3f}",
-            _number(row["agreement_with_last_exit"], 100.0, ".2f"),
-            "/".join(f"{fraction:.2f}" for fraction in row["exit_fractions"]),
-        ]
-        if timed:
-            cells += [
-                _number(row.get("seconds_per_instance_b1"), 1.0, ".5f"),
-                _number(row.get("speedup_b1"), 1.0, ".2f"),
-                _number(row.get("seconds_per_instance_bN"), 1.0, ".5f"),
-                _number(row.get("speedup_bN"), 1.0, ".2f"),
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def format_pick(
-    rows: List[Dict[str, Any]],
-    picked: Optional[Dict[str, Any]],
-    max_accuracy_drop: float,
-    timed_batch_size: Optional[int] = None,
-) -> str:
-    """The sentence `--max-accuracy-drop` prints about the picked threshold (or its absence)."""
-    full = next(row for row in rows if row["kind"] == FULL)
-    if picked is None:
-        return (
-            f"no threshold keeps accuracy within {max_accuracy_drop:g} points of the full model "
-            f"({100.0 * full['accuracy']:.2f}%); include 1.0 in --thresholds to get the full model's accuracy"
-        )
-    saved = 100.0 * (1.0 - picked["relative_flops"])
-    if timed_batch_size is not None and picked.get("speedup_b1") is not None:
-        speedup = f"measured speedup {picked['speedup_b1']:.2f}\u00d7 at batch size 1"
-        if picked.get("speedup_bN") is not None:
-            speedup += f", {picked['speedup_bN']:.2f}\u00d7 at batch size {timed_batch_size}"
-    else:
-        speedup = f"speedup {_flops_speedup(picked['relative_flops'])} in FLOPs"
-    return (
-        f"threshold {picked['threshold']:g} keeps accuracy within {max_accuracy_drop:g} points of the full "
-        f"model ({100.0 * picked['accuracy']:.2f}% vs {100.0 * full['accuracy']:.2f}%) and saves "
-        f"{saved:.1f}% of FLOPs ({speedup})"
-    )
-
-
-def _flops_speedup(relative_flops: float) -> str:
-    return f"{1.0 / relative_flops:.2f}\u00d7" if relative_flops > 0 else "\u221e\u00d7"
-
-
-def _number(value: Optional[float], scale: float, spec: str) -> str:
-    return "-" if value is None else format(scale * value, spec)
-
-
-def _write_outputs(report: Dict[str, Any], output_dir: str) -> None:
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except OSError as error:
-        raise TradeoffError(f"cannot create --output-dir {output_dir}: {error}") from None
-    with open(os.path.join(output_dir, JSON_NAME), "w", encoding="utf-8") as f:
-        json.dump(_json_safe(report), f, indent=2)
-        f.write("\n")
-    write_csv(report, os.path.join(output_dir, CSV_NAME))
-    meta = report["meta"]
-    plot_tradeoff(
-        report["rows"],
-        os.path.join(output_dir, PLOT_NAME),
-        title=f"{os.path.basename(meta['archive'])} on {os.path.basename(meta['data'])} "
-        f"({meta['num_instances']} instances)",
-        batch_size=meta["batch_size"],
-    )
-
-
-def write_csv(report: Dict[str, Any], path: str) -> None:
-    """One line per row; `exit_fractions` becomes one `exit_fraction_<layer>` column per exit."""
-    rows = report["rows"]
-    layers = report["meta"]["exit_layers"]
-    columns = ["kind", "name", "threshold", "accuracy", "mean_layers", "relative_layers", "relative_flops",
-               "agreement_with_last_exit"] + [f"exit_fraction_{layer}" for layer in layers]
-    if report["meta"].get("timed"):
-        columns += list(TIMING_FIELDS)
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for row in rows:
-            flat = dict(row)
-            for layer, fraction in zip(layers, row["exit_fractions"]):
-                flat[f"exit_fraction_{layer}"] = fraction
-            writer.writerow(["" if flat.get(column) is None else flat[column] for column in columns])
-
-
-def _json_safe(value: Any) -> Any:
-    """Replaces non-finite floats (invalid in strict JSON) by `None`."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-# ---- input checks -------------------------------------------------------------------------------------
 
 
 def _check_arguments(

@@ -20,8 +20,11 @@ from sledgehammer.evaluation.tradeoff import (
     THRESHOLD,
 )
 
-# Measured speedups drawn on the second panel: row key -> legend label.
+# Measured speedups drawn on the second panel: row key -> legend label, line style.
 SPEEDUP_KEYS = (("speedup_b1", "batch size 1"), ("speedup_bN", "batch size {batch_size}"))
+SPEEDUP_STYLES = {"speedup_b1": "o-", "speedup_bN": "x--"}
+# One colour per exit policy's curve, in the order the policies first appear.
+POLICY_COLORS = ("tab:blue", "tab:orange", "tab:olive", "tab:cyan", "tab:pink", "tab:gray")
 
 
 def plot_tradeoff(
@@ -31,11 +34,11 @@ def plot_tradeoff(
     batch_size: Optional[int] = None,
 ) -> None:
     """
-    Draws accuracy (%) against relative FLOPs: the threshold rows as a curve with each point labelled by
-    its threshold, the exits used alone as squares labelled by their exit layer, separately trained
+    Draws accuracy (%) against relative FLOPs: each exit policy's threshold rows as a curve of its own colour,
+    each point labelled by its threshold, the exits used alone as squares labelled by their exit layer, separately trained
     models (`separate_model` rows) as diamonds labelled by name, the full model as a star and the two
     oracles as triangles. When the rows carry measured speedups (`speedup_b1`, `speedup_bN`), a second
-    panel draws accuracy against speedup. Writes the figure to `path`, in the format given by its
+    panel draws accuracy against speedup (batch size 1 solid, batched dashed). Writes the figure to `path`, in the format given by its
     extension (e.g. `.png`).
 
     # Parameters
@@ -56,8 +59,10 @@ def plot_tradeoff(
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 2 if timed else 1, squeeze=False)[0]
 
+    curves = _policy_curves(rows)
     flops_ax = axes[0]
-    _draw_curve(flops_ax, _of_kind(rows, THRESHOLD), "relative_flops", "early exit (threshold)", "tab:blue")
+    for policy, (curve, color) in curves.items():
+        _draw_curve(flops_ax, curve, "relative_flops", f"early exit ({policy})", color)
     static_rows = _of_kind(rows, STATIC)
     for row in static_rows:
         _point(flops_ax, row["relative_flops"], row["accuracy"], "s", "tab:green", _static_label(row))
@@ -80,7 +85,8 @@ def plot_tradeoff(
         for key, label in SPEEDUP_KEYS:
             if key in timed:
                 label = label.format(batch_size=batch_size if batch_size is not None else "N")
-                _draw_curve(speed_ax, _of_kind(rows, THRESHOLD), key, f"early exit, {label}", colors[key])
+                for policy, (curve, color) in curves.items():
+                    _draw_curve(speed_ax, curve, key, f"{policy}, {label}", color, SPEEDUP_STYLES[key])
         for row in _of_kind(rows, FULL):
             speed_ax.plot([1.0], [100.0 * row["accuracy"]], "*", color="black", markersize=12, label="full model")
         for row in separate_rows:
@@ -104,13 +110,24 @@ def _of_kind(rows: Sequence[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
     return [row for row in rows if row["kind"] == kind]
 
 
-def _draw_curve(ax, rows: List[Dict[str, Any]], x_key: str, label: str, color: str) -> None:
+def _policy_curves(rows: Sequence[Dict[str, Any]]) -> Dict[str, Tuple[List[Dict[str, Any]], str]]:
+    """The threshold rows grouped by exit policy (rows without one count as `confidence`), each with a colour."""
+    curves: Dict[str, Tuple[List[Dict[str, Any]], str]] = {}
+    for row in _of_kind(rows, THRESHOLD):
+        policy = row.get("policy") or "confidence"
+        if policy not in curves:
+            curves[policy] = ([], POLICY_COLORS[len(curves) % len(POLICY_COLORS)])
+        curves[policy][0].append(row)
+    return curves
+
+
+def _draw_curve(ax, rows: List[Dict[str, Any]], x_key: str, label: str, color: str, style: str = "o-") -> None:
     """Threshold points joined in threshold order; points at the same place share one label."""
     points = sorted((row["threshold"], row[x_key], 100.0 * row["accuracy"]) for row in rows
                     if row.get(x_key) is not None)
     if not points:
         return
-    ax.plot([p[1] for p in points], [p[2] for p in points], "o-", color=color, markersize=4, label=label)
+    ax.plot([p[1] for p in points], [p[2] for p in points], style, color=color, markersize=4, label=label)
     labels: Dict[Tuple[float, float], List[str]] = {}
     for threshold, x, y in points:
         labels.setdefault((round(x, 3), round(y, 2)), []).append(f"{threshold:g}")

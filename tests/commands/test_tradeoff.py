@@ -32,7 +32,11 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run_tradeoff(*args) -> None:
-    with mock.patch.object(sys, "argv", ["allennlp", "tradeoff", *map(str, args)]):
+    """`allennlp tradeoff` with the given arguments; the confidence policy alone unless `--policies` is given."""
+    args = [*map(str, args)]
+    if "--policies" not in args:
+        args += ["--policies", "confidence"]
+    with mock.patch.object(sys, "argv", ["allennlp", "tradeoff", *args]):
         main()
 
 
@@ -81,11 +85,11 @@ def test_tradeoff_writes_json_csv_and_plot(tiny_trained_archive, tmp_path, capsy
     printed = capsys.readouterr().out
     assert "| kind | name | accuracy % |" in printed and "| full | full |" in printed
     (pick,) = [line for line in printed.splitlines() if "keeps accuracy within 1 points" in line]
-    assert pick.startswith("threshold ") and "of the full model (" in pick and "% of FLOPs (speedup" in pick
-    assert meta["pick"]["threshold"] == float(pick.split()[1])
+    assert pick.startswith("confidence: threshold ") and "of the full model (" in pick and "% of FLOPs (speedup" in pick
+    assert meta["pick"]["threshold"] == float(pick.split()[2])
     savings = meta["oracle_savings"]
     assert savings["min_agreement"] == 0.99 and savings["agreement_with_last_exit"] >= 0.99
-    (oracle,) = [line for line in printed.splitlines() if line.startswith("at >= 99% agreement")]
+    (oracle,) = [line for line in printed.splitlines() if line.startswith("confidence: at >= 99% agreement")]
     assert f"threshold {savings['threshold']:g}" in oracle and "consistency oracle" in oracle
 
 
@@ -249,3 +253,49 @@ def test_command_line_error_is_one_line_without_traceback(tiny_trained_archive, 
         f"{ERROR_PREFIX}--thresholds: 'high' is not a number; give comma-separated numbers in [0, 1]"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_tradeoff_compares_every_policy_side_by_side(tiny_trained_archive, tiny_archive_copy, tmp_path, capsys):
+    from tests.commands.test_calibrate import run_calibrate
+
+    run_calibrate(tiny_archive_copy, tiny_trained_archive.dev_data, "--exit-policy", "agreement")
+    run_tradeoff(
+        tiny_archive_copy, tiny_trained_archive.dev_data, "--output-dir", tmp_path, "--thresholds", "0.5,0.9,1.0",
+        "--batch-size", "16", "--max-accuracy-drop", "5", "--policies", "all",
+    )
+    report, lines, png = read_outputs(tmp_path)
+    thresholds = [row for row in report["rows"] if row["kind"] == "threshold"]
+    by_policy = {}
+    for row in thresholds:
+        by_policy.setdefault(row["policy"], []).append(row["name"])
+    assert list(by_policy) == ["confidence", "entropy", "patience", "agreement"]
+    assert by_policy["entropy"] == ["entropy:threshold=0.5", "entropy:threshold=0.9", "entropy:threshold=1.0"]
+    # 4 exits: patience 0..3 as a share of the 3 exits below the last.
+    assert [row["threshold"] for row in thresholds if row["policy"] == "patience"] == pytest.approx([0, 1/3, 2/3, 1])
+    meta = report["meta"]
+    assert list(meta["policies"]) == ["confidence", "entropy", "patience", "agreement"]
+    assert all("pick" in summary and "oracle_savings" in summary for summary in meta["policies"].values())
+    assert [line["policy"] for line in lines[: len(thresholds)]] == [row["policy"] for row in thresholds]
+    printed = capsys.readouterr().out
+    for policy in ("confidence", "entropy", "patience", "agreement"):
+        assert any(line.startswith(f"{policy}: ") and "agreement with the last exit" in line
+                   for line in printed.splitlines()) or any(line.startswith(f"{policy}: no threshold agrees")
+                                                            for line in printed.splitlines())
+    # At threshold 1.0 every policy is the full model.
+    full = next(row for row in report["rows"] if row["kind"] == "full")
+    for row in thresholds:
+        if row["threshold"] == 1.0:
+            assert row["accuracy"] == full["accuracy"] and row["relative_flops"] == full["relative_flops"]
+
+
+@pytest.mark.parametrize("policies, message", [
+    ("confidence,slow", "--policies: 'slow' is not an exit policy"),
+    ("agreement", "--policies agreement: the archive has no fitted agreement predictors"),
+])
+def test_unknown_or_unfitted_policies_are_one_line_errors(tiny_trained_archive, tmp_path, capsys, policies, message):
+    with pytest.raises(SystemExit) as raised:
+        run_tradeoff(tiny_trained_archive.archive, tiny_trained_archive.dev_data, "--output-dir", tmp_path / "out",
+                     "--policies", policies)
+    assert raised.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, "allennlp tradeoff: error: ", message)
+    assert not (tmp_path / "out").exists()
