@@ -10,7 +10,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional
 
-from sledgehammer.common.archive_files import write_bytes_atomically
+from sledgehammer.common.atomic_files import write_bytes_atomically
 from sledgehammer.evaluation.tradeoff import FULL
 from sledgehammer.evaluation.tradeoff_plot import plot_tradeoff
 
