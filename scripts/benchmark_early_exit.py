@@ -129,6 +129,7 @@ def main() -> int:
             args.data,
             args.output_dir,
             thresholds=args.thresholds,
+            policies="confidence",
             batch_size=args.batch_size,
             time_speed=True,
             time_instances=args.time_instances,
