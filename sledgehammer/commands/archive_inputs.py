@@ -1,6 +1,7 @@
 """
 Checks of the inputs that sledgehammer's subcommands share (`allennlp calibrate`, `allennlp tradeoff`):
-a trained `sledgehammer_classifier` archive and labelled data read with its validation dataset reader.
+a trained `EarlyExitClassifier` archive (a `sledgehammer_classifier` or a registered subclass) and
+labelled data read with its validation dataset reader.
 
 Every problem with the user's input is raised as a `CommandInputError` (or the subclass a command asks
 for) with a one-line message, which the command prints without a traceback.
@@ -16,6 +17,8 @@ from allennlp.data import Instance
 from allennlp.models.archival import Archive, load_archive
 
 from sledgehammer.common.archive_files import ArchiveError, read_archive_config
+from sledgehammer.common.cli_errors import one_line as _one_line
+from sledgehammer.common.model_types import registered_model_class
 from sledgehammer.models import EarlyExitClassifier
 
 MODEL_TYPE = "sledgehammer_classifier"
@@ -32,8 +35,9 @@ def check_archive_config(
 ) -> Dict[str, Any]:
     """
     Checks, without extracting it, that `archive_file` is a safe model archive (see
-    `sledgehammer.common.archive_files.read_archive_config`) holding a `sledgehammer_classifier`, and
-    returns its parsed `config.json`.
+    `sledgehammer.common.archive_files.read_archive_config`) holding an `EarlyExitClassifier`: its
+    `model.type` must be a registered `Model` name whose class is `EarlyExitClassifier` or a subclass
+    (`sledgehammer_classifier` or a user's own). Returns the parsed `config.json`.
 
     # Parameters
 
@@ -54,9 +58,17 @@ def check_archive_config(
         raise error_class(str(error)) from None
     model = config.get("model")
     model_type = model.get("type") if isinstance(model, dict) else None
-    if model_type != MODEL_TYPE:
+    model_class = registered_model_class(model_type)
+    if model_class is None:
         raise error_class(
-            f"{archive_file} holds a model of type {model_type!r}; {command_name} only handles {MODEL_TYPE!r}"
+            f"{archive_file} holds a model of type {model_type!r}, which is not a registered Model; "
+            f"{command_name} expected {MODEL_TYPE!r} or a registered subclass of EarlyExitClassifier "
+            f"(is the package that registers it imported? --include-package)"
+        )
+    if not issubclass(model_class, EarlyExitClassifier):
+        raise error_class(
+            f"{archive_file} holds a model of type {model_type!r} ({model_class.__name__}); "
+            f"{command_name} expected {MODEL_TYPE!r} or a subclass of EarlyExitClassifier"
         )
     return config
 
@@ -97,9 +109,8 @@ def load_checked_archive(
 ) -> Archive:
     """
     Loads an archive with AllenNLP's `load_archive` and checks that it holds an `EarlyExitClassifier`.
-
-    AllenNLP extracts the archive without filtering its members, so call this only after
-    `check_archive_config` has checked that every member extracts inside its folder.
+    With the plugin imported, `load_archive` refuses unsafe archives itself
+    (`sledgehammer.common.safe_extraction`); `check_archive_config` says so earlier, without loading.
 
     # Parameters
 
@@ -114,15 +125,18 @@ def load_checked_archive(
 
     # Raises
 
-    `error_class` when loading fails (`ConfigurationError`, `OSError`, `RuntimeError` or `ValueError`;
-    the message is collapsed to one line) or the model is not a `sledgehammer_classifier`.
+    `error_class` when loading fails (`ArchiveError`, `ConfigurationError`, `OSError`, `RuntimeError`
+    or `ValueError`; the message is collapsed to one line) or the model is not an
+    `EarlyExitClassifier`.
     """
     try:
         archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
-    except (ConfigurationError, OSError, RuntimeError, ValueError) as error:
+    except (ArchiveError, ConfigurationError, OSError, RuntimeError, ValueError) as error:
         raise error_class(f"cannot load {archive_file}: {_one_line(error)}") from None
     if not isinstance(archive.model, EarlyExitClassifier):
-        raise error_class(f"{archive_file} does not hold a {MODEL_TYPE}")
+        raise error_class(
+            f"{archive_file} holds a {type(archive.model).__name__}, expected an EarlyExitClassifier"
+        )
     return archive
 
 
@@ -186,11 +200,6 @@ def read_labelled_instances(
                 f"which the model does not know (its labels: {known})"
             ) from None
     return instances
-
-
-def _one_line(error: BaseException) -> str:
-    """The message of `error` with every run of whitespace (newlines included) collapsed to one space."""
-    return " ".join(str(error).split())
 
 
 def add_model_run_arguments(subparser: argparse.ArgumentParser) -> None:

@@ -2,16 +2,16 @@
 Partial model overrides: `--overrides '{"model": {"threshold": 0.9}}'`.
 
 AllenNLP replaces a whole config section when an override gives it as a nested object, so
-`{"model": {"threshold": 0.9}}` would throw away the model's type and every other setting. For a
-`sledgehammer_classifier` config, an override of `model` that names no `type` is read as a change of the
-keys it gives, exactly like the dotted form `{"model.threshold": 0.9}` that AllenNLP already merges. An
+`{"model": {"threshold": 0.9}}` would throw away the model's type and every other setting. For the config
+of a `sledgehammer_classifier` (or of a registered subclass of `EarlyExitClassifier`), an override of
+`model` that names no `type` is read as a change of the keys it gives, exactly like the dotted form `{"model.threshold": 0.9}` that AllenNLP already merges. An
 override with a `type` still replaces the model section, and other configs are untouched.
 """
 from typing import Any, Dict
 
 from allennlp.common import params as allennlp_params
 
-MODEL_TYPE = "sledgehammer_classifier"
+from sledgehammer.common.model_types import is_early_exit_model_type
 
 _allennlp_with_overrides = allennlp_params.with_overrides
 
@@ -23,9 +23,9 @@ def with_partial_model_overrides(original: Any, overrides_dict: Dict[str, Any], 
         prefix == ""
         and isinstance(original, dict)
         and isinstance(original.get("model"), dict)
-        and original["model"].get("type") == MODEL_TYPE
         and isinstance(model_override, dict)
         and "type" not in model_override
+        and is_early_exit_model_type(original["model"].get("type"))
     ):
         overrides_dict = {key: value for key, value in overrides_dict.items() if key != "model"}
         overrides_dict.update({f"model.{key}": value for key, value in model_override.items()})
