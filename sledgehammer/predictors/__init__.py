@@ -1,1 +1,2 @@
 from sledgehammer.predictors.early_exit_predictor import EarlyExitPredictor
+from sledgehammer.predictors.early_exit_tagger_predictor import EarlyExitTaggerPredictor

@@ -1,0 +1,111 @@
+import json
+from typing import List, Optional
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.util import JsonDict
+from allennlp.data import DatasetReader, Instance
+from allennlp.models import Model
+from allennlp.predictors.predictor import Predictor
+
+# What each output line carries, in this order.
+OUTPUT_KEYS = ("words", "tags", "confidences", "exit_layers")
+EXAMPLE = '{"tokens": ["EU", "rejects", "German", "call"]} or {"sentence": "EU rejects German call"}'
+
+
+@Predictor.register("sledgehammer_tagger")
+class EarlyExitTaggerPredictor(Predictor):
+    """
+    Tags sentences with an early-exit tagger, one JSON object per input line.
+
+    Input lines are `{"tokens": ["EU", "rejects", ...]}` (the words as a list) or `{"sentence": "EU rejects
+    German call"}` (split on whitespace). Each output line holds, one entry per input word, `words`, `tags`,
+    `confidences` (the largest calibrated probability at the word's answering exit) and `exit_layers` (the
+    encoder layer, 0-based, that answered for the word). With `--use-dataset-reader`, gold tags unknown to the
+    model are an error naming the tag.
+
+    Registered as a `Predictor` with name "sledgehammer_tagger".
+
+    # Parameters
+
+    model : `Model`
+        A `sledgehammer_tagger`.
+    dataset_reader : `DatasetReader`
+        The archive's dataset reader; its `text_to_instance(words)` builds the inputs.
+    frozen : `bool`, optional (default = `True`)
+    threshold : `float`, optional (default = `None`)
+        Exit threshold in [0, 1] (`--predictor-args '{"threshold": 0.9}'`); `None` keeps the model's.
+    window : `int`, optional (default = `None`)
+        Odd window of token-level exit; `None` keeps the model's.
+    exit_mode : `str`, optional (default = `None`)
+        `"sentence"` or `"token"`; `None` keeps the model's.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        dataset_reader: DatasetReader,
+        frozen: bool = True,
+        threshold: Optional[float] = None,
+        window: Optional[int] = None,
+        exit_mode: Optional[str] = None,
+    ) -> None:
+        super().__init__(model, dataset_reader, frozen)
+        if not hasattr(model, "exit_mode"):
+            raise ConfigurationError(
+                f"the sledgehammer_tagger predictor needs a sledgehammer_tagger model, got {type(model).__name__}"
+            )
+        for name, value in (("threshold", threshold), ("window", window), ("exit_mode", exit_mode)):
+            if value is not None:
+                setattr(model, name, value)
+
+    def load_line(self, line: str) -> JsonDict:
+        """Parses and checks one input line; `allennlp predict` adds the file name and line number to errors."""
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(
+                f"expected a JSON object such as {EXAMPLE}, found invalid JSON ({error.msg} at column {error.colno})"
+            ) from None
+        if not isinstance(record, dict):
+            raise ConfigurationError(f"expected a JSON object such as {EXAMPLE}, found a JSON {type(record).__name__}")
+        self._words(record)
+        return record
+
+    def predict(self, sentence: str) -> JsonDict:
+        """Tags one sentence given as a string (split on whitespace)."""
+        return self.predict_json({"sentence": sentence})
+
+    def predict_tokens(self, tokens: List[str]) -> JsonDict:
+        """Tags one sentence given as a list of words."""
+        return self.predict_json({"tokens": tokens})
+
+    def _json_to_instance(self, json_dict: JsonDict) -> Instance:
+        return self._dataset_reader.text_to_instance(self._words(json_dict))
+
+    @staticmethod
+    def _words(record: JsonDict) -> List[str]:
+        if "tokens" in record:
+            words = record["tokens"]
+            if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+                raise ConfigurationError(
+                    f"expected a non-empty list of non-empty strings in the field 'tokens', found {words!r}"
+                )
+            return words
+        if "sentence" in record:
+            sentence = record["sentence"]
+            if not isinstance(sentence, str) or not sentence.strip():
+                raise ConfigurationError(
+                    f"expected a non-empty string in the field 'sentence', found {sentence!r}"
+                )
+            return sentence.split()
+        raise ConfigurationError(f"expected a field 'tokens' or 'sentence' ({EXAMPLE}), found {sorted(record)}")
+
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        return self._select(super().predict_instance(instance))
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        return [self._select(output) for output in super().predict_batch_instance(instances)]
+
+    @staticmethod
+    def _select(output: JsonDict) -> JsonDict:
+        return {key: output[key] for key in OUTPUT_KEYS if key in output}
