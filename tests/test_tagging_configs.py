@@ -1,0 +1,91 @@
+"""
+The tagging configs in training_config/ train (one step on tiny fixture files with a tiny random encoder), and
+the `sledgehammer_tagger` predictor runs end to end through `allennlp predict` on such an archive.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from allennlp.commands.train import train_model_from_file
+from allennlp.models.archival import load_archive
+
+import sledgehammer  # noqa: F401  (registers the components and the config variables)
+from sledgehammer.models import EarlyExitTagger
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "fixtures" / "data"
+
+# config, TRAIN_DATA (= DEV_DATA = TEST_DATA), validation metric key, expected tags
+CASES = [
+    ("conll2003_ner", DATA / "conll2003.txt", "f1-measure-overall",
+     {"O", "B-ORG", "B-PER", "B-LOC", "I-LOC", "B-MISC"}),
+    ("conll2000_chunking", DATA / "conll2000.txt", "f1-measure-overall", {"O", "B-NP", "I-NP", "B-VP", "B-PP", "B-ADVP"}),
+    ("ud_pos", DATA / "en_ewt.conllu", "accuracy", {"DET", "NOUN", "VERB", "PUNCT", "ADJ", "ADV", "PRON", "AUX"}),
+    ("wnut17_ner", DATA / "wnut17.conll", "f1-measure-overall",
+     {"O", "B-creative-work", "B-person", "B-location", "I-location", "B-corporation", "B-group", "B-product"}),
+]
+
+
+def train(config, data, encoder, serialization_dir, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    for name, value in [("TRANSFORMER_MODEL", encoder), ("TRAIN_DATA", str(data)), ("DEV_DATA", str(data)),
+                        ("TEST_DATA", str(data)), ("NUM_EPOCHS", "1"), ("BATCH_SIZE", "8")]:
+        monkeypatch.setenv(name, value)
+    return train_model_from_file(str(ROOT / "training_config" / f"{config}.jsonnet"), str(serialization_dir))
+
+
+@pytest.mark.parametrize("config, data, metric, tags", CASES, ids=[case[0] for case in CASES])
+def test_every_tagging_config_trains_and_archives(config, data, metric, tags, tiny_bert, tmp_path, monkeypatch):
+    model = train(config, data, tiny_bert, tmp_path / "run", monkeypatch)
+    assert isinstance(model, EarlyExitTagger) and model.exit_layers == [0, 1, 2, 3]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert f"best_validation_{metric}" in metrics and f"test_{metric}" in metrics
+    assert f"training_{metric}_exit_0" in metrics
+    archive = load_archive(str(tmp_path / "run" / "model.tar.gz"))
+    assert set(archive.model.vocab.get_token_to_index_vocabulary("labels")) == tags
+
+
+@pytest.fixture(scope="module")
+def tagger_archive(tiny_bert, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        directory = tmp_path_factory.mktemp("tagger") / "run"
+        train("conll2003_ner", DATA / "conll2003.txt", tiny_bert, directory, monkeypatch)
+    return directory / "model.tar.gz"
+
+
+def predict(archive, inputs, tmp_path, *options):
+    """`allennlp predict ARCHIVE INPUTS` in its own process from the repository root; the output lines."""
+    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    input_file.write_text("".join(json.dumps(record) + "\n" for record in inputs))
+    result = subprocess.run(
+        [sys.executable, "-m", "allennlp", "predict", str(archive), str(input_file), "--output-file",
+         str(output_file), "--silent", *options],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in output_file.read_text().splitlines()]
+
+
+def test_predict_tags_every_input_word(tagger_archive, tmp_path):
+    inputs = [{"tokens": ["the", "company", "says", "no"]}, {"sentence": "a man sits in the park"}]
+    lines = predict(tagger_archive, inputs, tmp_path, "--predictor-args", json.dumps({"threshold": 0.0}))
+    assert [line["words"] for line in lines] == [inputs[0]["tokens"], inputs[1]["sentence"].split()]
+    for line in lines:
+        assert set(line) == {"words", "tags", "confidences", "exit_layers"}
+        assert len(line["tags"]) == len(line["confidences"]) == len(line["exit_layers"]) == len(line["words"])
+        assert line["exit_layers"] == [0] * len(line["words"])  # threshold 0: the first exit answers
+    lines = predict(tagger_archive, inputs[:1], tmp_path, "--predictor-args",
+                    json.dumps({"threshold": 0.5, "exit_mode": "token", "window": 3}))
+    assert len(lines[0]["tags"]) == 4
+    # The default threshold (1.0) answers at the last exit.
+    assert predict(tagger_archive, inputs[:1], tmp_path)[0]["exit_layers"] == [3, 3, 3, 3]
+
+
+def test_runtime_settings_are_top_level_overrides(tagger_archive):
+    overrides = {"threshold": 0.4, "window": 5, "exit_mode": "token", "upper_uncertainty_factor": 2.0,
+                 "temperatures": [1.0, 2.0, 1.0, 0.5], "exit_policy": {"type": "entropy"}}
+    model = load_archive(str(tagger_archive), overrides=json.dumps(overrides)).model
+    assert (model.threshold, model.window, model.exit_mode, model.upper_uncertainty_factor) == (0.4, 5, "token", 2.0)
+    assert model.temperatures == [1.0, 2.0, 1.0, 0.5] and model.exit_policy.name == "entropy"
