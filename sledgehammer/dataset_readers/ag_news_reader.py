@@ -1,5 +1,5 @@
 import re
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional
 
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
 
@@ -11,6 +11,9 @@ from sledgehammer.dataset_readers.transformer_classification_reader import (
 )
 
 AG_NEWS_CLASSES = {"1": "World", "2": "Sports", "3": "Business", "4": "Sci/Tech"}
+# The column names of the header rows that copies of AG News carry (Kaggle's "Class Index,Title,Description",
+# Hugging Face exports' "label,title,description"), compared in lower case with "_" read as a space.
+HEADER_COLUMNS = ({"class index", "class", "label"}, {"title"}, {"description", "text"})
 _ESCAPED_DOLLAR = "\\$"
 _BACKSLASHES = re.compile(r"\\+")
 
@@ -24,11 +27,21 @@ def clean_ag_news_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def is_ag_news_header(row: List[str]) -> bool:
+    """Whether a row is a header row of AG News: three column names as in `HEADER_COLUMNS`."""
+    if len(row) != len(HEADER_COLUMNS):
+        return False
+    names = [" ".join(cell.replace("_", " ").lower().split()) for cell in row]
+    return all(name in accepted for name, accepted in zip(names, HEADER_COLUMNS))
+
+
 @DatasetReader.register("sledgehammer_ag_news")
 class AgNewsReader(TransformerClassificationReader):
     """
-    Reads AG News in its official CSV format (`ag_news_csv/train.csv`, `test.csv`): no header, three
-    quoted columns `"class","title","description"` with class 1 to 4. The text is the title and the
+    Reads AG News in its official CSV format (`ag_news_csv/train.csv`, `test.csv`): three quoted columns
+    `"class","title","description"` with class 1 to 4. The official files have no header; a first row
+    that names the columns (`Class Index,Title,Description` or `label,title,description`, any case) is
+    skipped, and any other first row must be data like the rest. The text is the title and the
     description joined by a space, with the file's backslash escapes undone (`\\$` is `$`, other
     backslashes stand for line breaks and become spaces). Labels are `"World"`, `"Sports"`,
     `"Business"` and `"Sci/Tech"`.
@@ -45,7 +58,9 @@ class AgNewsReader(TransformerClassificationReader):
     """
 
     def _read_examples(self, file_path: str) -> Iterable[Optional[Example]]:
-        for line, row in read_delimited(file_path, ",", quoted=True):
+        for index, (line, row) in enumerate(read_delimited(file_path, ",", quoted=True)):
+            if index == 0 and is_ag_news_header(row):
+                continue
             if len(row) != 3:
                 raise DatasetFormatError(
                     file_path,
