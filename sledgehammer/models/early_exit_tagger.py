@@ -12,7 +12,7 @@ from allennlp.nn import InitializerApplicator
 from sledgehammer.metrics import ExitStatistics
 from sledgehammer.metrics.tagging_metrics import TaggingMetrics
 from sledgehammer.models.early_exit_classifier import EarlyExitClassifier, _normalise_exit_layers
-from sledgehammer.models.tagger_exit_loop import run_with_early_exit
+from sledgehammer.models.tagger_exit_loop import run_every_layer, run_with_early_exit
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 from sledgehammer.modules.tagging_cost import TaggingInferenceCost
@@ -223,7 +223,7 @@ class EarlyExitTagger(Model):
             exit_logits, exit_index, flops = run_with_early_exit(self, state, first_piece, inputs["offsets"], word_mask)
         else:
             all_heads = self.training or tags is not None or self.run_all_exit_heads
-            exit_logits = self._run_every_layer(state, first_piece, all_heads)
+            exit_logits = run_every_layer(self, state, first_piece, all_heads)
             exit_index = torch.full_like(first_piece, self.num_exits - 1)
             flops = None
         output = self._answer(exit_logits, exit_index, word_mask)
@@ -251,21 +251,6 @@ class EarlyExitTagger(Model):
     def exit_head(self, k: int, vectors: torch.Tensor) -> torch.Tensor:
         """Raw float logits of exit `k` for word vectors `(..., hidden)`."""
         return self._exit_classifiers[k](self._dropout(vectors)).float()
-
-    def _run_every_layer(self, state, first_piece: torch.Tensor, all_heads: bool) -> torch.Tensor:
-        rows, words = first_piece.shape
-        exits = dict(zip(self.exit_layers, range(self.num_exits)))
-        columns = []
-        for layer in range(self._encoder.num_layers):
-            state = self._encoder.run_layer(layer, state)
-            k = exits.get(layer)
-            if k is None:
-                continue
-            if all_heads or k == self.num_exits - 1:
-                columns.append(self.exit_head(k, self.word_vectors(state.hidden, first_piece)))
-            else:
-                columns.append(state.hidden.new_full((rows, words, self._num_labels), float("nan"), dtype=torch.float))
-        return torch.stack(columns, dim=2)
 
     def _answer(self, exit_logits: torch.Tensor, exit_index: torch.Tensor, mask: torch.Tensor) -> Dict[str, Any]:
         index = exit_index[:, :, None, None].expand(-1, -1, 1, self._num_labels)

@@ -1,6 +1,7 @@
 """
-The layer loop of `EarlyExitTagger` with early exit on (evaluation, threshold below 1.0): sentence-level or
-token-level exit over a batch, sentences leaving the batch when all their words have answered.
+The layer loops of `EarlyExitTagger`: every layer for every word (training, threshold 1.0), and early exit
+(evaluation below threshold 1.0): sentence-level or token-level exit over a batch, sentences leaving the batch
+when all their words have answered.
 """
 from typing import TYPE_CHECKING, Tuple
 
@@ -19,6 +20,28 @@ from sledgehammer.modules.token_halting import (
 
 if TYPE_CHECKING:
     from sledgehammer.models.early_exit_tagger import EarlyExitTagger
+
+
+def run_every_layer(
+    model: "EarlyExitTagger", state: EncoderState, first_piece: torch.Tensor, all_heads: bool
+) -> torch.Tensor:
+    """
+    Runs every layer for every word and returns the raw exit logits `(batch, words, exits, labels)`; with
+    `all_heads` false only the last exit's head runs (the others are NaN).
+    """
+    rows, words = first_piece.shape
+    exits = dict(zip(model.exit_layers, range(model.num_exits)))
+    columns = []
+    for layer in range(model._encoder.num_layers):
+        state = model._encoder.run_layer(layer, state)
+        k = exits.get(layer)
+        if k is None:
+            continue
+        if all_heads or k == model.num_exits - 1:
+            columns.append(model.exit_head(k, model.word_vectors(state.hidden, first_piece)))
+        else:
+            columns.append(torch.full((rows, words, model._num_labels), float("nan"), device=first_piece.device))
+    return torch.stack(columns, dim=2)
 
 
 def run_with_early_exit(
