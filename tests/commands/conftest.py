@@ -134,3 +134,11 @@ def run_allennlp_cli(*arguments: str, env: Optional[Dict[str, str]] = None) -> s
         text=True,
         timeout=600,
     )
+
+
+def run_allennlp_in_process(monkeypatch, *arguments) -> None:
+    """Runs `allennlp ARGUMENTS --include-package sledgehammer` through AllenNLP's `main` in this process."""
+    from allennlp.commands import main as allennlp_main
+
+    monkeypatch.setattr(sys, "argv", ["allennlp", *map(str, arguments), "--include-package", "sledgehammer"])
+    allennlp_main()

@@ -6,15 +6,13 @@ leading outside or a device file, write nothing, and name the member in one erro
 import io
 import json
 import os
-import sys
 import tarfile
 
 import pytest
-from allennlp.commands import main as allennlp_main
 from allennlp.models.archival import load_archive
 
 from sledgehammer.common.archive_files import UnsafeArchiveError
-from tests.commands.conftest import assert_one_line_error, run_allennlp_cli
+from tests.commands.conftest import assert_one_line_error, run_allennlp_cli, run_allennlp_in_process
 
 
 def with_extra_members(source: str, destination: str, extra) -> str:
@@ -82,11 +80,6 @@ def test_the_command_line_refuses_a_member_outside_and_writes_nothing(
     assert not output.exists()
 
 
-def run_in_process(monkeypatch, *arguments):
-    monkeypatch.setattr(sys, "argv", ["allennlp", *map(str, arguments), "--include-package", "sledgehammer"])
-    allennlp_main()
-
-
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -108,7 +101,7 @@ def test_links_and_devices_are_refused_before_anything_is_written(
     archive = with_extra_members(tiny_trained_archive.archive, str(tmp_path / "model.tar.gz"), extra)
     data = inputs(tmp_path) if command == "predict" else tiny_trained_archive.dev_data
     with pytest.raises(UnsafeArchiveError, match=message):
-        run_in_process(monkeypatch, command, archive, data, "--output-file", tmp_path / "out.json")
+        run_allennlp_in_process(monkeypatch, command, archive, data, "--output-file", tmp_path / "out.json")
     assert os.listdir(scratch) == []
     assert not (tmp_path / "out.json").exists() and not (tmp_path / "outside").exists()
 
@@ -122,6 +115,6 @@ def test_a_safe_archive_still_loads_and_its_folder_is_removed(tiny_trained_archi
     assert archive.model.vocab.get_vocab_size("labels") == 2
     assert os.listdir(scratch) == []
     output = tmp_path / "out.jsonl"
-    run_in_process(monkeypatch, "predict", tiny_trained_archive.archive, inputs(tmp_path), "--output-file", output,
+    run_allennlp_in_process(monkeypatch, "predict", tiny_trained_archive.archive, inputs(tmp_path), "--output-file", output,
                    "--silent")
     assert json.loads(output.read_text())["label"] in {"pos", "neg"}
