@@ -12,6 +12,8 @@ from allennlp.nn import InitializerApplicator
 from allennlp.training.metrics import CategoricalAccuracy
 
 from sledgehammer.metrics import ExitStatistics
+from sledgehammer.modules.exit_layers import normalise_exit_layers as _normalise_exit_layers
+from sledgehammer.modules.exit_losses import check_exit_targets, exit_loss_weights, loss_towards_last_exit
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
@@ -20,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 # Keys of an archive's top-level config (e.g. `--overrides '{"threshold": 0.9}'`) that are model settings.
 RUNTIME_KEYS = ("threshold", "temperatures", "exit_policy")
-EXIT_TARGETS = ("gold", "distill", "consistency")
 
 
 @Model.register("sledgehammer_classifier")
@@ -136,20 +137,9 @@ class EarlyExitClassifier(Model):
         self._exit_classifiers = torch.nn.ModuleList(
             [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
         )
-        if loss_weighting not in ("sum", "depth"):
-            raise ConfigurationError(f"loss_weighting must be 'sum' or 'depth', got {loss_weighting!r}")
-        weights = [1.0] * len(self.exit_layers)
-        if loss_weighting == "depth":
-            weights = [(layer + 1) * len(self.exit_layers) / sum(l + 1 for l in self.exit_layers)
-                       for layer in self.exit_layers]
+        weights = exit_loss_weights(self.exit_layers, loss_weighting, depth_total=len(self.exit_layers))
         self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
-        if exit_targets not in EXIT_TARGETS:
-            raise ConfigurationError(f"exit_targets must be one of {', '.join(EXIT_TARGETS)}, got {exit_targets!r}")
-        if not distillation_weight >= 0 or not distillation_temperature > 0:
-            raise ConfigurationError(
-                "distillation_weight must be >= 0 and distillation_temperature > 0, got "
-                f"{distillation_weight!r} and {distillation_temperature!r}"
-            )
+        check_exit_targets(exit_targets, distillation_weight, distillation_temperature)
         self._exit_targets = exit_targets
         self._distillation_weight = float(distillation_weight)
         self._distillation_temperature = float(distillation_temperature)
@@ -322,25 +312,9 @@ class EarlyExitClassifier(Model):
         )
         loss = (losses * self._loss_weights).sum()
         if self._exit_targets != "gold" and self.num_exits > 1:
-            loss = loss + self._distillation_weight * self._loss_towards_last_exit(exit_logits)
+            extra = loss_towards_last_exit(exit_logits, self._exit_targets, self._distillation_temperature)
+            loss = loss + self._distillation_weight * extra
         return loss
-
-    def _loss_towards_last_exit(self, exit_logits: torch.Tensor) -> torch.Tensor:
-        """
-        The sum over the lower exits of their loss against the last exit's detached output: KL to its
-        softened distribution (`"distill"`) or cross-entropy on its argmax (`"consistency"`).
-        """
-        target_logits = exit_logits[:, -1].detach()
-        lower = exit_logits[:, :-1]
-        if self._exit_targets == "consistency":
-            target = target_logits.argmax(dim=-1)
-            return sum(torch.nn.functional.cross_entropy(lower[:, k], target) for k in range(lower.shape[1]))
-        temperature = self._distillation_temperature
-        target = torch.log_softmax(target_logits / temperature, dim=-1)[:, None].expand_as(lower)
-        log_probs = torch.log_softmax(lower / temperature, dim=-1)
-        # KL(target || exit) per row and exit, summed over exits, averaged over rows.
-        divergence = torch.nn.functional.kl_div(log_probs, target, reduction="none", log_target=True)
-        return divergence.sum(dim=(1, 2)).mean() * temperature ** 2
 
     @staticmethod
     def _answer_loss(output: Dict[str, torch.Tensor], label: torch.Tensor) -> torch.Tensor:
@@ -409,21 +383,3 @@ class EarlyExitClassifier(Model):
                 model_params[key] = config.params.pop(key)
         model_params["load_weights"] = False
         return super()._load(config, serialization_dir, weights_file, cuda_device)
-
-
-def _normalise_exit_layers(exit_layers: Optional[List[int]], total_layers: int) -> List[int]:
-    if exit_layers is None:
-        return list(range(total_layers))
-    if len(exit_layers) == 0:
-        raise ConfigurationError("exit_layers must name at least one layer")
-    normalised = []
-    for layer in exit_layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not -total_layers <= layer < total_layers:
-            raise ConfigurationError(
-                f"exit layer {layer!r} does not exist: the encoder has {total_layers} layers "
-                f"(valid: 0..{total_layers - 1}, or -{total_layers}..-1 from the end)"
-            )
-        normalised.append(layer % total_layers)
-    if len(set(normalised)) != len(normalised):
-        raise ConfigurationError(f"exit_layers {exit_layers} name the same layer twice")
-    return sorted(normalised)

@@ -7,6 +7,7 @@ from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 
 from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.modules.exit_losses import loss_towards_last_exit
 
 SENTENCES = [
     "the film is good",
@@ -171,7 +172,7 @@ def test_training_toward_the_last_exit_adds_a_term_without_gradient_into_the_las
     assert extra.item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-6)
     # The extra term alone sends no gradient into the last exit's head.
     towards_last.zero_grad()
-    towards_last._loss_towards_last_exit(output["exit_logits"]).backward(retain_graph=True)
+    loss_towards_last_exit(output["exit_logits"], exit_targets, 2.0).backward(retain_graph=True)
     assert towards_last._exit_classifiers[1].weight.grad is None or not towards_last._exit_classifiers[1].weight.grad.any()
     assert towards_last._exit_classifiers[0].weight.grad.abs().sum() > 0
 
