@@ -1,7 +1,8 @@
 """
-The layer loops of `EarlyExitTagger`: every layer for every word (training, threshold 1.0), and early exit
+The layer loops of `EarlyExitTagger`: every layer for every word (training, threshold 1.0), early exit
 (evaluation below threshold 1.0): sentence-level or token-level exit over a batch, sentences leaving the batch
-when all their words have answered.
+when all their words have answered, and token-level exit along halting exits given in advance (self-sampling
+fine-tuning, `run_with_exit_plan`).
 """
 from typing import TYPE_CHECKING, Tuple
 
@@ -9,14 +10,7 @@ import torch
 
 from sledgehammer.modules.exit_policies import calibrated_probs
 from sledgehammer.modules.layerwise_transformer import EncoderState
-from sledgehammer.modules.token_halting import (
-    certain_words,
-    exit_thresholds,
-    piece_owners,
-    running_pieces,
-    sentence_halting,
-    window_halting,
-)
+from sledgehammer.modules.token_halting import exit_thresholds, halting_step, piece_owners, running_pieces
 
 if TYPE_CHECKING:
     from sledgehammer.models.early_exit_tagger import EarlyExitTagger
@@ -99,12 +93,10 @@ def run_with_early_exit(
         history[row, word, k] = calibrated_probs(logits, model._temperatures[k])
         scores = torch.ones(halted.shape, device=device)
         scores[row, word] = policy.score(history[row, word, : k + 1], num_exits).float()
-        certain = certain_words(scores, thresholds[k], halted)
-        mask = word_mask[rows]
-        halts = window_halting(certain, mask, model.window) if token_mode else sentence_halting(certain, mask)
-        new_row, new_word = (halts & ~halted).nonzero(as_tuple=True)
+        now_halted = halting_step(scores, thresholds[k], halted, word_mask[rows], model.window, model.exit_mode)
+        new_row, new_word = (now_halted & ~halted).nonzero(as_tuple=True)
         exit_index[rows[new_row], new_word] = k
-        halted = halted | halts
+        halted = now_halted
         done = halted.all(dim=1)
         if done.any():
             staying = (~done).nonzero(as_tuple=True)[0]
@@ -117,3 +109,53 @@ def run_with_early_exit(
             halted, history = halted.index_select(0, staying), history.index_select(0, staying)
             first_piece = first_piece.index_select(0, staying)
     return exit_logits, exit_index, flops
+
+
+def run_with_exit_plan(
+    model: "EarlyExitTagger",
+    state: EncoderState,
+    first_piece: torch.Tensor,
+    offsets: torch.Tensor,
+    word_mask: torch.Tensor,
+    exit_index: torch.Tensor,
+) -> torch.Tensor:
+    """
+    Runs `model`'s encoder as token-level early exit does, but with each word's answering exit given in advance
+    (`exit_index` `(batch, words)`, 0-based among exits), so that it can train (self-sampling fine-tuning).
+
+    A word runs every layer up to the layer of its exit and halts after it: its word pieces keep their hidden
+    states in every higher layer, where they still serve as keys and values, and their queries, attention output
+    and feed-forward are not computed (`run_layer_for_tokens`, as in `run_with_early_exit`). Special tokens run
+    while some word of their sentence does. Exit `k`'s head runs for the words whose exit is `k` or above (the
+    words still running there). Sentences stay in the batch (their rows simply stop running); the loop ends when
+    every word has halted.
+
+    # Returns
+
+    `exit_logits` `(batch, words, exits, labels)`: raw logits, NaN where an exit did not run for a word.
+    """
+    encoder, num_exits = model._encoder, model.num_exits
+    batch, num_words = word_mask.shape
+    exit_logits = torch.full(
+        (batch, num_words, num_exits, model._num_labels), float("nan"), device=word_mask.device
+    )
+    layers = torch.tensor(model.exit_layers, device=word_mask.device)
+    # The layer after which each word halts; padding never runs.
+    halting_layer = torch.where(word_mask, layers[exit_index], torch.full_like(exit_index, -1))
+    owners = piece_owners(offsets, word_mask, state.mask.shape[1])
+    exits = dict(zip(model.exit_layers, range(num_exits)))
+    for layer in range(encoder.num_layers):
+        halted = halting_layer < layer
+        done = halted.all(dim=1)
+        if done.all():
+            break
+        running = running_pieces(owners, state.mask, halted) & ~done[:, None]
+        if torch.equal(running, state.mask):
+            state = encoder.run_layer(layer, state)
+        else:
+            state = encoder.run_layer_for_tokens(layer, state, running)
+        k = exits.get(layer)
+        if k is not None:
+            row, word = (~halted).nonzero(as_tuple=True)
+            exit_logits[row, word, k] = model.exit_head(k, state.hidden[row, first_piece[row, word]])
+    return exit_logits

@@ -8,6 +8,10 @@ is *certain* there when its score reaches that exit's threshold. From the certai
 - token-level exit with an odd window `w`: a word halts when every word within `w // 2` positions of it,
   inside its sentence, is certain. Words that halted earlier count as certain.
 
+`halting_step` applies one exit's rule; the model's early-exit loop calls it exit by exit as it computes the
+scores, and `replay_halting` calls it over scores known for every exit in advance (self-sampling fine-tuning
+replays the rule on a stage-1 model's cached scores), so both decide alike.
+
 Word pieces follow their word (`piece_owners`, `running_pieces`): the pieces of a halted word stop running
 with it; special tokens ([CLS], [SEP], ...) belong to no word and run as long as their sentence does.
 """
@@ -75,6 +79,41 @@ def window_halting(certain: torch.Tensor, mask: torch.Tensor, window: int) -> to
     half = window // 2
     blocked = torch.nn.functional.max_pool1d(uncertain, kernel_size=window, stride=1, padding=half)
     return (blocked[:, 0] == 0) & mask
+
+
+def halting_step(
+    scores: torch.Tensor, threshold: float, halted: torch.Tensor, mask: torch.Tensor, window: int, exit_mode: str
+) -> torch.Tensor:
+    """
+    One exit's decision: `(rows, words)` bool, the words halted after this exit (those in `halted` included),
+    from the words' `scores` `(rows, words)` at the exit and its `threshold`. `halted` holds the words halted at
+    earlier exits and the padding (`~mask`). `exit_mode` `"token"` applies `window_halting` with `window`,
+    `"sentence"` applies `sentence_halting`.
+    """
+    certain = certain_words(scores, threshold, halted)
+    halts = window_halting(certain, mask, window) if exit_mode == "token" else sentence_halting(certain, mask)
+    return halted | halts
+
+
+def replay_halting(
+    scores: torch.Tensor, mask: torch.Tensor, thresholds: List[float], window: int, exit_mode: str = "token"
+) -> torch.Tensor:
+    """
+    The exit each word answers at, `(rows, words)` (0-based; the last exit for padding and for the words no
+    earlier exit halts), when every exit's score is known in advance: `scores` `(rows, words, exits)`, real words
+    `mask`, one threshold per exit (`exit_thresholds`). The same `halting_step` as the model's loop, applied at
+    exits `0 … exits - 2` in turn; scores of a word after it halted are never read.
+    """
+    num_exits = scores.shape[2]
+    exit_index = torch.full(mask.shape, num_exits - 1, dtype=torch.long, device=mask.device)
+    halted = ~mask
+    for k in range(num_exits - 1):
+        now_halted = halting_step(scores[:, :, k], thresholds[k], halted, mask, window, exit_mode)
+        exit_index[now_halted & ~halted] = k
+        halted = now_halted
+        if halted.all():
+            break
+    return exit_index
 
 
 def piece_owners(offsets: torch.Tensor, mask: torch.Tensor, length: int) -> torch.Tensor:
