@@ -13,7 +13,8 @@ from sledgehammer.metrics import ExitStatistics
 from sledgehammer.metrics.tagging_metrics import TaggingMetrics
 from sledgehammer.models.early_exit_classifier import EarlyExitClassifier, _normalise_exit_layers
 from sledgehammer.models.tagger_exit_loop import run_every_layer, run_with_early_exit
-from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
+from sledgehammer.models.tagger_outputs import check_known_tags, human_readable, update_exit_statistics
+from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 from sledgehammer.modules.tagging_cost import TaggingInferenceCost
 from sledgehammer.modules.token_halting import check_exit_mode, check_window
@@ -230,7 +231,7 @@ class EarlyExitTagger(Model):
         if metadata is not None:
             output["words"] = [entry["words"] for entry in metadata]
         if not self.training:
-            self._update_exit_statistics(inputs["wordpiece_mask"].bool(), output, flops)
+            update_exit_statistics(self, inputs["wordpiece_mask"].bool(), output, flops)
         if tags is not None:
             if early_exit:
                 output["loss"] = self._cross_entropy(output["logits"], tags, word_mask)
@@ -275,34 +276,11 @@ class EarlyExitTagger(Model):
         """Cross-entropy averaged over the real words of the batch."""
         return torch.nn.functional.cross_entropy(logits[mask], tags[mask].long())
 
-    def _update_exit_statistics(self, piece_mask: torch.Tensor, output: Dict[str, Any], flops) -> None:
-        """Exit statistics per word; each sentence's FLOPs are spread evenly over its words."""
-        lengths = piece_mask.sum(dim=1)
-        mask = output["mask"]
-        words = mask.sum(dim=1)
-        layers = self._encoder.num_layers
-        full = (self._cost.embedding_flops(lengths) + layers * self._cost.layer_flops(lengths)
-                + self._cost.word_head_flops(words))
-        flops = full if flops is None else flops
-        per_word = (flops / words.clamp(min=1))[:, None].expand_as(mask)[mask]
-        full_per_word = (full / words.clamp(min=1))[:, None].expand_as(mask)[mask]
-        self._exit_statistics(output["exit_index"][mask], output["layers_run"][mask], per_word, full_per_word)
-
     # ---- output and metrics -------------------------------------------------------------------------
 
     def make_output_human_readable(self, output_dict: Dict[str, Any]) -> Dict[str, Any]:
         """Adds, per sentence, one entry per word: `tags` (strings), `confidences` and `exit_layers`."""
-        labels = self.vocab.get_index_to_token_vocabulary(self._label_namespace)
-        lengths = output_dict["mask"].sum(dim=1).tolist()
-        rows = zip(lengths, output_dict["tags"].tolist(), output_dict["confidence"].tolist(),
-                   output_dict["exit_layer"].tolist())
-        tags, confidences, exit_layers = [], [], []
-        for length, row_tags, row_confidences, row_layers in rows:
-            tags.append([labels[i] for i in row_tags[:length]])
-            confidences.append(row_confidences[:length])
-            exit_layers.append(row_layers[:length])
-        output_dict.update(tags=tags, confidences=confidences, exit_layers=exit_layers)
-        return output_dict
+        return human_readable(self.vocab, self._label_namespace, output_dict)
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = self._metrics.get_metric(reset)
@@ -313,17 +291,7 @@ class EarlyExitTagger(Model):
 
     def forward_on_instances(self, instances: List[Instance]) -> List[Dict[str, Any]]:
         """Refuses gold tags the model does not know, naming the tag, before indexing could fail obscurely."""
-        known = self.vocab.get_token_to_index_vocabulary(self._label_namespace)
-        for instance in instances:
-            if "tags" not in instance.fields:
-                continue
-            for position, tag in enumerate(instance["tags"].labels):  # type: ignore
-                if tag not in known:
-                    source = instance["metadata"]["source"] if "metadata" in instance.fields else None
-                    raise ConfigurationError(
-                        f"unknown tag {tag!r} (word {position + 1}{f' of {source}' if source else ''}): the model "
-                        f"knows the {len(known)} tags {', '.join(sorted(known))}"
-                    )
+        check_known_tags(self.vocab, self._label_namespace, instances)
         return super().forward_on_instances(instances)
 
     # ---- loading ------------------------------------------------------------------------------------
