@@ -1,6 +1,6 @@
 import logging
 from os import PathLike
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -12,8 +12,11 @@ from allennlp.nn import InitializerApplicator
 from sledgehammer.metrics import ExitStatistics
 from sledgehammer.metrics.tagging_metrics import TaggingMetrics
 from sledgehammer.models.early_exit_classifier import EarlyExitClassifier, _normalise_exit_layers
-from sledgehammer.models.tagger_exit_loop import run_every_layer, run_with_early_exit
+from sledgehammer.models import self_sampling_callback  # noqa: F401  (registers the trainer callback)
+from sledgehammer.models.tagger_exit_loop import run_every_layer, run_with_early_exit, run_with_exit_plan
+from sledgehammer.models.tagger_initial_archive import load_initial_archive
 from sledgehammer.models.tagger_outputs import check_known_tags, human_readable, update_exit_statistics
+from sledgehammer.models.tagger_self_sampling import SelfSampling, planned_loss
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 from sledgehammer.modules.tagging_cost import TaggingInferenceCost
@@ -48,6 +51,13 @@ class EarlyExitTagger(Model):
       ([CLS], [SEP]) run as long as their sentence does; a sentence whose words have all halted leaves the batch.
 
     The last exit always answers. Threshold 1.0 never exits early; 0.0 answers every word at the first exit.
+
+    Self-sampling fine-tuning (Li et al.'s stage 2): with `initial_archive` the model starts from a trained
+    tagger's weights, and the `sledgehammer_self_sampling` trainer callback sets `self_sampling`; then each
+    training batch runs token-level exit with halting exits decided in advance (`SelfSampling.exit_plan`: the
+    halting rule replayed on the stage-1 model's cached scores with a sampled window and threshold), halted words'
+    pieces keep their states as at inference (`run_with_exit_plan`), and the loss is `planned_loss` (each exit's
+    cross-entropy over the words still running there).
 
     Registered as a `Model` with name "sledgehammer_tagger".
 
@@ -84,6 +94,9 @@ class EarlyExitTagger(Model):
         Whether to load the encoder's pretrained weights; off when loading an archive.
     initializer : `InitializerApplicator`, optional (default = `InitializerApplicator()`)
         Applied to the exit heads only.
+    initial_archive : `str`, optional (default = `None`)
+        A trained `sledgehammer_tagger`'s `model.tar.gz` whose weights the model starts from (it must have the same
+        encoder, exit layers and tags; see `load_initial_archive`). Loading a trained model ignores it.
     """
 
     default_predictor = "sledgehammer_tagger"
@@ -109,13 +122,14 @@ class EarlyExitTagger(Model):
         label_namespace: str = "labels",
         load_weights: bool = True,
         initializer: Optional[InitializerApplicator] = None,
+        initial_archive: Optional[str] = None,
         **kwargs,
     ) -> None:
         super().__init__(vocab, **kwargs)
         total_layers = LayerwiseTransformer.count_layers(transformer_model)
         self.exit_layers = _normalise_exit_layers(exit_layers, total_layers)
         self._encoder = LayerwiseTransformer(
-            transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights
+            transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights and not initial_archive
         )
         self._label_namespace = label_namespace
         if vocab.is_padded(label_namespace):
@@ -149,12 +163,16 @@ class EarlyExitTagger(Model):
         self.upper_uncertainty_factor = upper_uncertainty_factor
         # Set by offline analysis to compute every exit's head even without tags.
         self.run_all_exit_heads = False
+        # Set by the sledgehammer_self_sampling trainer callback during self-sampling fine-tuning.
+        self.self_sampling: Optional[SelfSampling] = None
         self._cost = TaggingInferenceCost(
             hidden, self._encoder.intermediate_size, self._num_labels, has_pooler=False, mean_pooling=False
         )
         self._metrics = TaggingMetrics(vocab, label_namespace, self.exit_layers)
         self._exit_statistics = ExitStatistics(self.exit_layers, full_layers=self._encoder.num_layers)
         (initializer or InitializerApplicator())(self._exit_classifiers)
+        if initial_archive is not None and load_weights:
+            load_initial_archive(self, initial_archive)
 
     # ---- runtime settings ---------------------------------------------------------------------------
 
@@ -215,18 +233,19 @@ class EarlyExitTagger(Model):
         `exit_logits` `(batch, words, exits, labels)` (raw, NaN where an exit did not run for a word), `words`
         when metadata is given, and `loss` when tags are given.
         """
-        inputs = tokens["tokens"]
-        word_mask = inputs["mask"].bool()
-        state = self._encoder.embed(inputs["token_ids"], inputs["wordpiece_mask"], inputs.get("type_ids"))
-        first_piece = inputs["offsets"][..., 0].clamp(min=0)
+        inputs, state, first_piece, word_mask = self.embed_words(tokens)
         early_exit = not self.training and self.threshold < 1.0
+        planned = self.training and self.self_sampling is not None
+        flops = None
         if early_exit:
             exit_logits, exit_index, flops = run_with_early_exit(self, state, first_piece, inputs["offsets"], word_mask)
+        elif planned:
+            exit_index = self.self_sampling.exit_plan(self, metadata, word_mask)  # type: ignore
+            exit_logits = run_with_exit_plan(self, state, first_piece, inputs["offsets"], word_mask, exit_index)
         else:
             all_heads = self.training or tags is not None or self.run_all_exit_heads
             exit_logits = run_every_layer(self, state, first_piece, all_heads)
             exit_index = torch.full_like(first_piece, self.num_exits - 1)
-            flops = None
         output = self._answer(exit_logits, exit_index, word_mask)
         if metadata is not None:
             output["words"] = [entry["words"] for entry in metadata]
@@ -235,6 +254,8 @@ class EarlyExitTagger(Model):
         if tags is not None:
             if early_exit:
                 output["loss"] = self._cross_entropy(output["logits"], tags, word_mask)
+            elif planned:
+                output["loss"] = planned_loss(self, exit_logits, exit_index, tags, word_mask)
             else:
                 losses = torch.stack([self._cross_entropy(exit_logits[:, :, k], tags, word_mask)
                                       for k in range(self.num_exits)])
@@ -243,6 +264,12 @@ class EarlyExitTagger(Model):
                     self._metrics.exit(k, exit_logits[:, :, k], tags, word_mask)
             self._metrics.answer(output["logits"], tags, word_mask)
         return output
+
+    def embed_words(self, tokens: TextFieldTensors) -> Tuple[Dict[str, torch.Tensor], Any, torch.Tensor, torch.Tensor]:
+        """The indexed inputs, the embedded state, each word's first piece and the word mask of a batch."""
+        inputs = tokens["tokens"]
+        state = self._encoder.embed(inputs["token_ids"], inputs["wordpiece_mask"], inputs.get("type_ids"))
+        return inputs, state, inputs["offsets"][..., 0].clamp(min=0), inputs["mask"].bool()
 
     def word_vectors(self, hidden: torch.Tensor, first_piece: torch.Tensor) -> torch.Tensor:
         """`(rows, words, hidden)` first-piece vectors of `(rows, pieces, hidden)` states."""
@@ -307,7 +334,7 @@ class EarlyExitTagger(Model):
         """
         Loads a trained model. The top-level config keys in `RUNTIME_KEYS` (as given by
         `--overrides '{"threshold": 0.9, "window": 5, "exit_mode": "token"}'`) are moved into the model's
-        parameters, and the encoder is built without reading its pretrained weights.
+        parameters, and the encoder is built without reading its pretrained weights (nor `initial_archive`'s).
         """
         config = config.duplicate()
         model_params = config.params["model"]
@@ -315,4 +342,5 @@ class EarlyExitTagger(Model):
             if key in config.params:
                 model_params[key] = config.params.pop(key)
         model_params["load_weights"] = False
+        model_params.pop("initial_archive", None)
         return super()._load(config, serialization_dir, weights_file, cuda_device)
