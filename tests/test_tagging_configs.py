@@ -89,3 +89,29 @@ def test_runtime_settings_are_top_level_overrides(tagger_archive):
     model = load_archive(str(tagger_archive), overrides=json.dumps(overrides)).model
     assert (model.threshold, model.window, model.exit_mode, model.upper_uncertainty_factor) == (0.4, 5, "token", 2.0)
     assert model.temperatures == [1.0, 2.0, 1.0, 0.5] and model.exit_policy.name == "entropy"
+
+
+def test_calibrate_fits_a_tagger_per_word_and_refuses_a_target_agreement(tagger_archive, tmp_path, capsys):
+    import shutil
+    import sys
+    from unittest import mock
+
+    from allennlp.commands import main
+
+    archive = tmp_path / "model.tar.gz"
+    shutil.copyfile(tagger_archive, archive)
+    data = DATA / "conll2003.txt"
+    with mock.patch.object(sys, "argv", ["allennlp", "calibrate", str(archive), str(data), "--exit-policy", "agreement"]):
+        main()
+    report = json.loads((tmp_path / "calibration.json").read_text())
+    words = sum(1 for line in data.read_text().splitlines() if line.strip() and not line.startswith("-DOCSTART-"))
+    assert report["fit_rows"] == words and len(report["temperatures"]) == 4
+    model = load_archive(str(archive)).model
+    assert model.temperatures == pytest.approx(report["temperatures"], rel=1e-6)
+    assert model.exit_policy.name == "agreement" and len(model.exit_policy.predictors) == 3
+    with pytest.raises(SystemExit) as raised, mock.patch.object(
+        sys, "argv", ["allennlp", "calibrate", str(archive), str(data), "--target-agreement", "0.9"]
+    ):
+        main()
+    assert raised.value.code == 2
+    assert "--target-agreement picks thresholds for classifiers" in capsys.readouterr().err

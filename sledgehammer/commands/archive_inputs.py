@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Dict, List, Type, Union
+from typing import Any, Dict, List, Tuple, Type, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance
@@ -19,9 +19,11 @@ from allennlp.models.archival import Archive, load_archive
 from sledgehammer.common.archive_files import ArchiveError, read_archive_config
 from sledgehammer.common.cli_errors import one_line as _one_line
 from sledgehammer.common.model_types import registered_model_class
-from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
 
 MODEL_TYPE = "sledgehammer_classifier"
+# What each early-exit model class reads its gold answers from.
+GOLD_FIELDS = ((EarlyExitTagger, "tags"), (EarlyExitClassifier, "label"))
 
 
 class CommandInputError(Exception):
@@ -32,6 +34,7 @@ def check_archive_config(
     archive_file: str,
     command_name: str,
     error_class: Type[CommandInputError] = CommandInputError,
+    accepted: Tuple[type, ...] = (EarlyExitClassifier,),
 ) -> Dict[str, Any]:
     """
     Checks, without extracting it, that `archive_file` is a safe model archive (see
@@ -47,6 +50,8 @@ def check_archive_config(
         The subcommand, for the message about another model type (e.g. `"calibrate"`).
     error_class : `Type[CommandInputError]`, optional (default = `CommandInputError`)
         What to raise.
+    accepted : `Tuple[type, ...]`, optional (default = `(EarlyExitClassifier,)`)
+        The model classes (and their subclasses) the command handles.
 
     # Raises
 
@@ -62,15 +67,21 @@ def check_archive_config(
     if model_class is None:
         raise error_class(
             f"{archive_file} holds a model of type {model_type!r}, which is not a registered Model; "
-            f"{command_name} expected {MODEL_TYPE!r} or a registered subclass of EarlyExitClassifier "
+            f"{command_name} expected {_expected(accepted)} "
             f"(is the package that registers it imported? --include-package)"
         )
-    if not issubclass(model_class, EarlyExitClassifier):
+    if not issubclass(model_class, accepted):
         raise error_class(
             f"{archive_file} holds a model of type {model_type!r} ({model_class.__name__}); "
-            f"{command_name} expected {MODEL_TYPE!r} or a subclass of EarlyExitClassifier"
+            f"{command_name} expected {_expected(accepted)}"
         )
     return config
+
+
+def _expected(accepted: Tuple[type, ...]) -> str:
+    names = {EarlyExitClassifier: MODEL_TYPE, EarlyExitTagger: "sledgehammer_tagger"}
+    return " or ".join(f"{names.get(cls, cls.__name__)!r} (or a registered subclass of {cls.__name__})"
+                       for cls in accepted)
 
 
 def check_data_path(
@@ -106,6 +117,7 @@ def load_checked_archive(
     cuda_device: int,
     overrides: Union[str, Dict[str, Any]],
     error_class: Type[CommandInputError] = CommandInputError,
+    accepted: Tuple[type, ...] = (EarlyExitClassifier,),
 ) -> Archive:
     """
     Loads an archive with AllenNLP's `load_archive` and checks that it holds an `EarlyExitClassifier`.
@@ -133,9 +145,10 @@ def load_checked_archive(
         archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
     except (ArchiveError, ConfigurationError, OSError, RuntimeError, ValueError) as error:
         raise error_class(f"cannot load {archive_file}: {_one_line(error)}") from None
-    if not isinstance(archive.model, EarlyExitClassifier):
+    if not isinstance(archive.model, accepted):
         raise error_class(
-            f"{archive_file} holds a {type(archive.model).__name__}, expected an EarlyExitClassifier"
+            f"{archive_file} holds a {type(archive.model).__name__}, expected "
+            + " or ".join(cls.__name__ for cls in accepted)
         )
     return archive
 
@@ -176,6 +189,7 @@ def read_labelled_instances(
     """
     reader = archive.validation_dataset_reader
     vocab = archive.model.vocab
+    gold = gold_field(archive.model)
     try:
         instances = list(reader.read(data))
     except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
@@ -183,23 +197,34 @@ def read_labelled_instances(
     if not instances:
         raise error_class(f"{what} {data} has no instances; {purpose} needs labelled data")
     for number, instance in enumerate(instances, start=1):
-        if "label" not in instance.fields:
+        if gold not in instance.fields:
             raise error_class(
-                f"{what} {data} has no labels (instance {number} has no 'label' field); "
+                f"{what} {data} has no labels (instance {number} has no {gold!r} field); "
                 f"{purpose} needs gold labels"
             )
         reader.apply_token_indexers(instance)
         try:
             instance.index_fields(vocab)
         except KeyError:
-            label_field = instance.fields["label"]
+            label_field = instance.fields[gold]
             namespace = getattr(label_field, "_label_namespace", "labels")
-            known = ", ".join(repr(label) for label in vocab.get_token_to_index_vocabulary(namespace))
+            known_labels = vocab.get_token_to_index_vocabulary(namespace)
+            given = getattr(label_field, "labels", [getattr(label_field, "label", "?")])
+            unknown = next((label for label in given if label not in known_labels), "?")
+            source = ""
+            if "metadata" in instance.fields and isinstance(instance.fields["metadata"].metadata, dict):
+                source = f" ({instance.fields['metadata'].metadata.get('source')})"
+            known = ", ".join(repr(label) for label in known_labels)
             raise error_class(
-                f"{what} {data}: instance {number} has the label {getattr(label_field, 'label', '?')!r}, "
+                f"{what} {data}: instance {number}{source} has the label {unknown!r}, "
                 f"which the model does not know (its labels: {known})"
             ) from None
     return instances
+
+
+def gold_field(model: Any) -> str:
+    """The instance field holding the gold answers for `model`: `"tags"` for a tagger, else `"label"`."""
+    return next((field for cls, field in GOLD_FIELDS if isinstance(model, cls)), "label")
 
 
 def add_model_run_arguments(subparser: argparse.ArgumentParser) -> None:

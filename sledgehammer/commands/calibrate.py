@@ -30,18 +30,18 @@ from sledgehammer.commands.archive_inputs import (
     read_labelled_instances,
     reporting_input_errors,
 )
-from sledgehammer.common.archive_files import (
-    CONFIG_NAME,
-    write_archive_with_replacements,
-    write_bytes_atomically,
-)
+from sledgehammer.common.archive_files import CONFIG_NAME, write_archive_with_replacements
+from sledgehammer.common.atomic_files import write_bytes_atomically
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
 from sledgehammer.evaluation.tradeoff import THRESHOLD, compute_tradeoff
+from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
 from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
 
 logger = logging.getLogger(__name__)
 
 CALIBRATION_NAME = "calibration.json"
+# The models calibrate handles (a tagger's rows are its words).
+CALIBRATED_MODELS = (EarlyExitClassifier, EarlyExitTagger)
 
 
 class CalibrationError(CommandInputError):
@@ -51,14 +51,15 @@ class CalibrationError(CommandInputError):
 @Subcommand.register("calibrate")
 class Calibrate(Subcommand):
     """
-    Fits one temperature per exit of a trained `sledgehammer_classifier` so that its confidences match
-    its accuracy on labelled development data, and stores them in the archive's `config.json` as
+    Fits one temperature per exit of a trained `sledgehammer_classifier` or `sledgehammer_tagger` (or a
+    registered subclass; a tagger's rows are its words) so that its confidences match its accuracy on
+    labelled development data, and stores them in the archive's `config.json` as
     `model.temperatures`, which is what the early-exit rule thresholds.
     """
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        description = """Calibrate the exits of a trained sledgehammer_classifier with temperature
-        scaling. Runs the model once over DEV_DATA (read with the archive's validation dataset reader)
+        description = """Calibrate the exits of a trained sledgehammer_classifier or sledgehammer_tagger
+        (one row per word) with temperature scaling. Runs the model once over DEV_DATA (read with the archive's validation dataset reader)
         with every exit computed, fits one temperature per exit by minimising the negative
         log-likelihood of the exit's raw logits (so calibrating again replaces earlier temperatures),
         prints the temperature, negative log-likelihood, expected calibration error and accuracy of
@@ -68,7 +69,7 @@ class Calibrate(Subcommand):
         subparser = parser.add_parser(
             self.name,
             description=description,
-            help="Fit per-exit softmax temperatures of a sledgehammer_classifier archive.",
+            help="Fit per-exit softmax temperatures of a sledgehammer_classifier or sledgehammer_tagger archive.",
         )
         subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
         subparser.add_argument(
@@ -199,14 +200,21 @@ def calibrate_archive(
             f"--exit-policy {exit_policy!r} is not a registered exit policy; "
             f"expected one of {', '.join(ExitPolicy.list_available())}"
         )
-    config = check_archive_config(archive_file, "calibrate", error_class=CalibrationError)
+    config = check_archive_config(archive_file, "calibrate", error_class=CalibrationError, accepted=CALIBRATED_MODELS)
     check_data_path(dev_data, "DEV_DATA", error_class=CalibrationError)
     _check_output_path(destination, "--output-archive")
     if plot is not None:
         _check_output_path(os.fspath(plot), "--plot")
 
-    archive = load_checked_archive(archive_file, cuda_device, overrides, error_class=CalibrationError)
+    archive = load_checked_archive(
+        archive_file, cuda_device, overrides, error_class=CalibrationError, accepted=CALIBRATED_MODELS
+    )
     model = archive.model
+    if target_agreement is not None and not isinstance(model, EarlyExitClassifier):
+        raise CalibrationError(
+            f"--target-agreement picks thresholds for classifiers; {archive_file} holds a "
+            f"{type(model).__name__}, whose sentence and window rules decide for several words at once"
+        )
     instances = read_labelled_instances(
         archive, dev_data, "DEV_DATA", purpose="calibration", error_class=CalibrationError
     )

@@ -61,7 +61,8 @@ def collect_exit_outputs(
 ) -> ExitOutputs:
     """
     Runs `model` over `instances` in evaluation mode, without gradients and with its threshold set to
-    1.0 for the pass (so every exit runs for every row; the threshold is restored afterwards, also on
+    1.0 for the pass (an `EarlyExitTagger`'s rows are its words: every real word of every sentence becomes
+    one row, its gold tag the label and its sentence's word-piece count the length) (so every exit runs for every row; the threshold is restored afterwards, also on
     errors), and returns every exit's raw logits, the gold labels (when the instances have a `label`
     field) and the rows' lengths in word pieces.
 
@@ -90,10 +91,18 @@ def collect_exit_outputs(
             for batch in Tqdm.tqdm(loader, desc="running every exit"):
                 batch = move_to_device(batch, cuda_device)
                 output = model(**batch)
-                all_logits.append(output["exit_logits"].detach().float().cpu())
-                all_lengths.append(batch["tokens"]["tokens"]["mask"].sum(dim=1).long().cpu())
-                if "label" in batch:
-                    all_labels.append(batch["label"].detach().long().cpu())
+                exit_logits = output["exit_logits"].detach().float()
+                lengths = batch["tokens"]["tokens"]["mask"].sum(dim=1).long()
+                labels = batch.get("label")
+                if exit_logits.dim() == 4:  # a tagger: (sentences, words, exits, labels) -> one row per word
+                    words = output["mask"].bool()
+                    exit_logits = exit_logits[words]
+                    lengths = lengths[:, None].expand_as(words)[words]
+                    labels = batch["tags"][words] if "tags" in batch else None
+                all_logits.append(exit_logits.cpu())
+                all_lengths.append(lengths.cpu())
+                if labels is not None:
+                    all_labels.append(labels.detach().long().cpu())
     finally:
         model.threshold = threshold
         model.run_all_exit_heads = all_heads

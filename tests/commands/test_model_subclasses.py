@@ -65,14 +65,14 @@ def test_a_model_override_without_type_merges_for_a_subclass(subclass_archive, t
 @pytest.mark.parametrize(
     "model_type, message",
     [
-        ("sledgehammer_tagger", "holds a model of type 'sledgehammer_tagger' (EarlyExitTagger); calibrate expected "
-                                "'sledgehammer_classifier' or a subclass of EarlyExitClassifier"),
+        ("sledgehammer_tagger", "holds a model of type 'sledgehammer_tagger' (EarlyExitTagger); tradeoff expected "
+                                "'sledgehammer_classifier' (or a registered subclass of EarlyExitClassifier)"),
         ("no_such_model", "holds a model of type 'no_such_model', which is not a registered Model"),
     ],
 )
 def test_other_model_types_are_refused(tiny_trained_archive, tmp_path, capsys, model_type, message):
     archive = with_model_type(tiny_trained_archive.archive, str(tmp_path / "model.tar.gz"), model_type)
     with pytest.raises(SystemExit) as exit_info:
-        run("calibrate", archive, tiny_trained_archive.dev_data)
+        run("tradeoff", archive, tiny_trained_archive.dev_data, "--output-dir", str(tmp_path / "out"))
     assert exit_info.value.code == 2
-    assert_one_line_error(capsys.readouterr().err, "allennlp calibrate: error: ", message)
+    assert_one_line_error(capsys.readouterr().err, "allennlp tradeoff: error: ", message)
