@@ -21,6 +21,7 @@ CONFIG_VARIABLES = (
     "BATCH_SIZE",
     "SEED",
     "EXIT_TARGETS",
+    "INITIAL_ARCHIVE",
 )
 
 _allennlp_environment_variables = allennlp_params._environment_variables
