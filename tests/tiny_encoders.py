@@ -8,6 +8,7 @@ import json
 import os
 from typing import List
 
+import torch
 import transformers
 
 # Enough real words that the test fixtures tokenize into more than [UNK]s.
@@ -42,7 +43,16 @@ def _write_bpe_vocab(directory: str) -> None:
 
 
 def build_tiny_encoder(kind: str, directory: str, num_layers: int = 4, hidden_size: int = 32) -> str:
-    """Writes a tiny random encoder of the given family (one of `KINDS`) to `directory` and returns it."""
+    """
+    Writes a tiny random encoder of the given family (one of `KINDS`) to `directory` and returns it. The weights
+    come from a fixed seed (without touching the global random state), so tests do not depend on their order.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(2)
+        return _build_tiny_encoder(kind, directory, num_layers, hidden_size)
+
+
+def _build_tiny_encoder(kind: str, directory: str, num_layers: int, hidden_size: int) -> str:
     os.makedirs(directory, exist_ok=True)
     common = dict(
         num_attention_heads=4, intermediate_size=2 * hidden_size, max_position_embeddings=128
