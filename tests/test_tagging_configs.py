@@ -3,6 +3,7 @@ The tagging configs in training_config/ train (one step on tiny fixture files wi
 the `sledgehammer_tagger` predictor runs end to end through `allennlp predict` on such an archive.
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,3 +116,21 @@ def test_calibrate_fits_a_tagger_per_word_and_refuses_a_target_agreement(tagger_
         main()
     assert raised.value.code == 2
     assert "--target-agreement picks thresholds for classifiers" in capsys.readouterr().err
+
+
+def test_evaluate_on_a_tag_the_model_does_not_know_is_a_one_line_error(tagger_archive, tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "unknown_tag.txt"
+    data.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\nit PRP B-NP B-WEAPON\n\n", encoding="utf-8")
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "allennlp"), "evaluate", str(tagger_archive), str(data),
+         "--include-package", "sledgehammer"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == (f"allennlp evaluate: error: {data}: holds the label 'B-WEAPON', which the model does not "
+                         "know (not in its 'labels' vocabulary)"), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

@@ -8,8 +8,11 @@ nowhere else, with `NonEmptyDataLoader`, whose `from_params` first reads the fil
 validation dataset reader up to its first instance. A file without one (empty, or only a header or
 blank lines) or that cannot be opened is a `DatasetFormatError` naming the file, which the command
 line prints as one line (`sledgehammer.common.cli_errors`). Format errors of the reader itself are
-raised as before, only earlier.
+raised as before, only earlier. A label or tag the model's vocabulary does not know (AllenNLP's `KeyError`
+while indexing a batch) is a `DatasetFormatError` too, naming the file and the label.
 """
+import re
+
 from typing import Any
 
 from allennlp.commands import evaluate as allennlp_evaluate
@@ -31,7 +34,52 @@ class NonEmptyDataLoader:
         `DataLoader.from_params`, after `check_has_instances(reader, data_path)`.
         """
         check_has_instances(reader, data_path)
-        return DataLoader.from_params(params=params, reader=reader, data_path=data_path, **extras)
+        loader = DataLoader.from_params(params=params, reader=reader, data_path=data_path, **extras)
+        return KnownLabelsDataLoader(loader, str(data_path))
+
+
+# AllenNLP's message for a token missing from a namespace without an OOV token.
+_UNKNOWN_LABEL = re.compile(r"^'(?P<label>.*)' not found in vocab namespace '(?P<namespace>[^']*)'")
+
+
+class KnownLabelsDataLoader:
+    """
+    A data loader (all else delegated) whose indexing (`index_with`, and iteration, which indexes lazily read
+    instances) turns AllenNLP's `KeyError` for a label or tag missing from the model's vocabulary into a
+    `DatasetFormatError` naming the data file and the label.
+    """
+
+    def __init__(self, loader: DataLoader, data_path: str) -> None:
+        self._loader = loader
+        self._data_path = data_path
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def index_with(self, vocab: Any) -> None:
+        try:
+            self._loader.index_with(vocab)
+        except KeyError as error:
+            raise self._unknown_label(error) from None
+
+    def __iter__(self):
+        try:
+            yield from self._loader
+        except KeyError as error:
+            raise self._unknown_label(error) from None
+
+    def _unknown_label(self, error: KeyError) -> Exception:
+        found = _UNKNOWN_LABEL.match(str(error.args[0]) if error.args else "")
+        if found is None:
+            return error
+        return DatasetFormatError(
+            self._data_path, None,
+            f"holds the label {found['label']!r}, which the model does not know (not in its "
+            f"{found['namespace']!r} vocabulary)",
+        )
 
 
 def check_has_instances(reader: DatasetReader, data_path: Any) -> None:
