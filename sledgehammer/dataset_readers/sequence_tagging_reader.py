@@ -19,9 +19,9 @@ from allennlp.data.token_indexers import PretrainedTransformerMismatchedIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Token
 
 from sledgehammer.dataset_readers.transformer_classification_reader import (
-    SPLIT_PARTS,
     DatasetFormatError,
     TransformerClassificationReader,
+    check_split_options,
 )
 
 CODING_SCHEMES = ("IOB1", "BIO")
@@ -152,16 +152,7 @@ class SequenceTaggingReader(DatasetReader):
             raise ConfigurationError(
                 f"coding_scheme must be one of {', '.join(CODING_SCHEMES)}, got {coding_scheme!r}"
             )
-        if split_fraction is not None and not 0.0 < split_fraction < 1.0:
-            raise ConfigurationError(
-                f"split_fraction must be strictly between 0 and 1, got {split_fraction}"
-            )
-        if split_part not in SPLIT_PARTS:
-            raise ConfigurationError(
-                f"split_part must be one of {', '.join(SPLIT_PARTS)}, got {split_part!r}"
-            )
-        if split_fraction is None and split_part != "rest":
-            raise ConfigurationError(f"split_part={split_part!r} needs split_fraction to be set")
+        check_split_options(split_fraction, split_part)
         self._transformer_model = transformer_model
         # The same tokenizer as the one the indexer splits words with.
         self._tokenizer = PretrainedTransformerTokenizer(transformer_model)

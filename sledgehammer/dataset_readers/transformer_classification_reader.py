@@ -44,6 +44,16 @@ class DatasetFormatError(ValueError):
         return type(self), (self.source, self.line, self.detail)
 
 
+def check_split_options(split_fraction: Optional[float], split_part: str) -> None:
+    """A `ConfigurationError` unless `split_fraction` is None or in (0, 1) and `split_part` is usable with it."""
+    if split_fraction is not None and not 0.0 < split_fraction < 1.0:
+        raise ConfigurationError(f"split_fraction must be strictly between 0 and 1, got {split_fraction}")
+    if split_part not in SPLIT_PARTS:
+        raise ConfigurationError(f"split_part must be one of {', '.join(SPLIT_PARTS)}, got {split_part!r}")
+    if split_fraction is None and split_part != "rest":
+        raise ConfigurationError(f"split_part={split_part!r} needs split_fraction to be set")
+
+
 class Example(NamedTuple):
     """One classification example before tokenization."""
 
@@ -105,18 +115,7 @@ class TransformerClassificationReader(DatasetReader):
         super().__init__(
             manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs
         )
-        if split_fraction is not None and not 0.0 < split_fraction < 1.0:
-            raise ConfigurationError(
-                f"split_fraction must be strictly between 0 and 1, got {split_fraction}"
-            )
-        if split_part not in SPLIT_PARTS:
-            raise ConfigurationError(
-                f"split_part must be one of {', '.join(SPLIT_PARTS)}, got {split_part!r}"
-            )
-        if split_fraction is None and split_part != "rest":
-            raise ConfigurationError(
-                f"split_part={split_part!r} needs split_fraction to be set"
-            )
+        check_split_options(split_fraction, split_part)
         self._transformer_model = transformer_model
         self._tokenizer = PretrainedTransformerTokenizer(transformer_model, add_special_tokens=False)
         self._token_indexers = {"tokens": PretrainedTransformerIndexer(transformer_model)}
