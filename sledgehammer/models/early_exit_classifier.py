@@ -12,7 +12,7 @@ from allennlp.nn import InitializerApplicator
 from allennlp.training.metrics import CategoricalAccuracy
 
 from sledgehammer.metrics import ExitStatistics
-from sledgehammer.modules.exit_layers import normalise_exit_layers as _normalise_exit_layers
+from sledgehammer.modules.exit_layers import normalise_exit_layers
 from sledgehammer.modules.exit_losses import check_exit_targets, exit_loss_weights, loss_towards_last_exit
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
@@ -118,7 +118,7 @@ class EarlyExitClassifier(Model):
     ) -> None:
         super().__init__(vocab, **kwargs)
         total_layers = LayerwiseTransformer.count_layers(transformer_model)
-        self.exit_layers = _normalise_exit_layers(exit_layers, total_layers)
+        self.exit_layers = normalise_exit_layers(exit_layers, total_layers)
         self._encoder = LayerwiseTransformer(
             transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights
         )

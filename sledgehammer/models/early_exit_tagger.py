@@ -11,7 +11,9 @@ from allennlp.nn import InitializerApplicator
 
 from sledgehammer.metrics import ExitStatistics
 from sledgehammer.metrics.tagging_metrics import TaggingMetrics
-from sledgehammer.models.early_exit_classifier import EarlyExitClassifier, _normalise_exit_layers
+from sledgehammer.models.early_exit_classifier import EarlyExitClassifier
+from sledgehammer.modules.exit_layers import normalise_exit_layers
+from sledgehammer.modules.exit_losses import exit_loss_weights
 from sledgehammer.models import self_sampling_callback  # noqa: F401  (registers the trainer callback)
 from sledgehammer.models.tagger_exit_loop import run_every_layer, run_with_early_exit, run_with_exit_plan
 from sledgehammer.models.tagger_initial_archive import load_initial_archive
@@ -127,7 +129,7 @@ class EarlyExitTagger(Model):
     ) -> None:
         super().__init__(vocab, **kwargs)
         total_layers = LayerwiseTransformer.count_layers(transformer_model)
-        self.exit_layers = _normalise_exit_layers(exit_layers, total_layers)
+        self.exit_layers = normalise_exit_layers(exit_layers, total_layers)
         self._encoder = LayerwiseTransformer(
             transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights and not initial_archive
         )
@@ -147,11 +149,8 @@ class EarlyExitTagger(Model):
         self._exit_classifiers = torch.nn.ModuleList(
             [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
         )
-        if loss_weighting not in ("sum", "depth"):
-            raise ConfigurationError(f"loss_weighting must be 'sum' or 'depth', got {loss_weighting!r}")
-        weights = [1.0] * self.num_exits
-        if loss_weighting == "depth":
-            weights = [(layer + 1) / sum(l + 1 for l in self.exit_layers) for layer in self.exit_layers]
+        # Li et al.: depth weights that add up to 1.
+        weights = exit_loss_weights(self.exit_layers, loss_weighting, depth_total=1.0)
         self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
         self.register_buffer("_temperatures", torch.ones(self.num_exits), persistent=False)
         self.temperatures = temperatures if temperatures is not None else [1.0] * self.num_exits
