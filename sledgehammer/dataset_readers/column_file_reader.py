@@ -11,11 +11,9 @@ from sledgehammer.dataset_readers.sequence_tagging_reader import (
     Sentence,
     SequenceTaggingReader,
     check_span_tag,
+    read_line_blocks,
 )
-from sledgehammer.dataset_readers.transformer_classification_reader import (
-    DatasetFormatError,
-    read_lines,
-)
+from sledgehammer.dataset_readers.transformer_classification_reader import DatasetFormatError
 
 DOCSTART = "-DOCSTART-"
 
@@ -73,29 +71,25 @@ class ColumnFileReader(SequenceTaggingReader):
         self._is_span = is_span
 
     def _read_sentences(self, file_path: str) -> Iterable[Sentence]:
-        words: List[str] = []
-        tags: List[str] = []
-        lines: List[int] = []
-        previous = 0
-        for number, line in read_lines(file_path):  # skips blank lines, which end sentences
-            if number != previous + 1 and words:
+        for block in read_line_blocks(file_path):  # blank lines end sentences
+            words: List[str] = []
+            tags: List[str] = []
+            lines: List[int] = []
+            for number, line in block:
+                columns = line.split(self._SEPARATOR)
+                if self._SEPARATOR is not None:
+                    columns = [column.strip() for column in columns]
+                if self._SKIP_DOCSTART and columns[0] == DOCSTART:
+                    if words:
+                        yield Sentence(words, tags, lines)
+                        words, tags, lines = [], [], []
+                    continue
+                word, tag = self._parse_line(columns, file_path, number)
+                words.append(word)
+                tags.append(tag)
+                lines.append(number)
+            if words:
                 yield Sentence(words, tags, lines)
-                words, tags, lines = [], [], []
-            previous = number
-            columns = line.split(self._SEPARATOR)
-            if self._SEPARATOR is not None:
-                columns = [column.strip() for column in columns]
-            if self._SKIP_DOCSTART and columns[0] == DOCSTART:
-                if words:
-                    yield Sentence(words, tags, lines)
-                    words, tags, lines = [], [], []
-                continue
-            word, tag = self._parse_line(columns, file_path, number)
-            words.append(word)
-            tags.append(tag)
-            lines.append(number)
-        if words:
-            yield Sentence(words, tags, lines)
 
     def _parse_line(self, columns: List[str], file_path: str, number: int) -> Tuple[str, str]:
         names = self._COLUMN_NAMES

@@ -3,11 +3,8 @@ from typing import Iterable, List
 from allennlp.common.checks import ConfigurationError
 from allennlp.data.dataset_readers.dataset_reader import DatasetReader
 
-from sledgehammer.dataset_readers.sequence_tagging_reader import Sentence, SequenceTaggingReader
-from sledgehammer.dataset_readers.transformer_classification_reader import (
-    DatasetFormatError,
-    read_lines,
-)
+from sledgehammer.dataset_readers.sequence_tagging_reader import Sentence, SequenceTaggingReader, read_line_blocks
+from sledgehammer.dataset_readers.transformer_classification_reader import DatasetFormatError
 
 CONLLU_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 _TAG_COLUMNS = {"upos": 3, "xpos": 4}
@@ -66,62 +63,58 @@ class ConlluReader(SequenceTaggingReader):
         self._tag_index = _TAG_COLUMNS[tag_column]
 
     def _read_sentences(self, file_path: str) -> Iterable[Sentence]:
-        words: List[str] = []
-        tags: List[str] = []
-        lines: List[int] = []
-        previous = 0
-        for number, line in read_lines(file_path):  # skips blank lines, which end sentences
-            if number != previous + 1 and words:
-                yield Sentence(words, tags, lines)
-                words, tags, lines = [], [], []
-            previous = number
-            if line.startswith("#"):
-                continue
-            columns = line.split("\t")
-            if len(columns) != len(CONLLU_COLUMNS):
-                raise DatasetFormatError(
-                    file_path,
-                    number,
-                    f"expected {len(CONLLU_COLUMNS)} tab-separated columns "
-                    f"({' '.join(CONLLU_COLUMNS)}), found {len(columns)}",
-                )
-            word_id = columns[0].strip()
-            if word_id.isdigit():
-                if int(word_id) != len(words) + 1:
+        for block in read_line_blocks(file_path):  # blank lines end sentences
+            words: List[str] = []
+            tags: List[str] = []
+            lines: List[int] = []
+            for number, line in block:
+                if line.startswith("#"):
+                    continue
+                columns = line.split("\t")
+                if len(columns) != len(CONLLU_COLUMNS):
                     raise DatasetFormatError(
                         file_path,
                         number,
-                        f"expected word ID {len(words) + 1} in column 1 (IDs run 1, 2, ... within a "
-                        f"sentence; is a blank line missing before this one?), found {word_id!r}",
+                        f"expected {len(CONLLU_COLUMNS)} tab-separated columns "
+                        f"({' '.join(CONLLU_COLUMNS)}), found {len(columns)}",
                     )
-            elif _is_range_or_empty_node(word_id):
-                continue
-            else:
-                raise DatasetFormatError(
-                    file_path,
-                    number,
-                    f"expected a word ID (1, 2, ...), a multiword token range (3-4) or an empty node "
-                    f"(8.1) in column 1, found {word_id!r}",
-                )
-            word = columns[1].strip()
-            if not word:
-                raise DatasetFormatError(
-                    file_path, number, "expected a non-empty FORM in column 2, found it empty"
-                )
-            tag = columns[self._tag_index].strip()
-            if not tag or tag == "_":
-                name = CONLLU_COLUMNS[self._tag_index]
-                raise DatasetFormatError(
-                    file_path,
-                    number,
-                    f"expected a {name} tag in column {self._tag_index + 1}, found "
-                    f"{'it empty' if not tag else 'an unannotated _'}",
-                )
-            words.append(word)
-            tags.append(tag)
-            lines.append(number)
-        if words:
-            yield Sentence(words, tags, lines)
+                word_id = columns[0].strip()
+                if word_id.isdigit():
+                    if int(word_id) != len(words) + 1:
+                        raise DatasetFormatError(
+                            file_path,
+                            number,
+                            f"expected word ID {len(words) + 1} in column 1 (IDs run 1, 2, ... within a "
+                            f"sentence; is a blank line missing before this one?), found {word_id!r}",
+                        )
+                elif _is_range_or_empty_node(word_id):
+                    continue
+                else:
+                    raise DatasetFormatError(
+                        file_path,
+                        number,
+                        f"expected a word ID (1, 2, ...), a multiword token range (3-4) or an empty node "
+                        f"(8.1) in column 1, found {word_id!r}",
+                    )
+                word = columns[1].strip()
+                if not word:
+                    raise DatasetFormatError(
+                        file_path, number, "expected a non-empty FORM in column 2, found it empty"
+                    )
+                tag = columns[self._tag_index].strip()
+                if not tag or tag == "_":
+                    name = CONLLU_COLUMNS[self._tag_index]
+                    raise DatasetFormatError(
+                        file_path,
+                        number,
+                        f"expected a {name} tag in column {self._tag_index + 1}, found "
+                        f"{'it empty' if not tag else 'an unannotated _'}",
+                    )
+                words.append(word)
+                tags.append(tag)
+                lines.append(number)
+            if words:
+                yield Sentence(words, tags, lines)
 
 
 def _is_range_or_empty_node(word_id: str) -> bool:

@@ -22,6 +22,7 @@ from sledgehammer.dataset_readers.transformer_classification_reader import (
     DatasetFormatError,
     TransformerClassificationReader,
     check_split_options,
+    read_lines,
 )
 
 CODING_SCHEMES = ("IOB1", "BIO")
@@ -34,6 +35,21 @@ class Sentence(NamedTuple):
     words: List[str]
     tags: Optional[List[str]]
     lines: List[int]  # the 1-based line number of each word
+
+
+def read_line_blocks(file_path: str) -> Iterator[List[Tuple[int, str]]]:
+    """
+    The runs of consecutive non-blank lines of a text file (a blank line ends a run: the sentence break of the
+    CoNLL formats), each as `(1-based line number, line)` pairs.
+    """
+    block: List[Tuple[int, str]] = []
+    for number, line in read_lines(file_path):
+        if block and number != block[-1][0] + 1:
+            yield block
+            block = []
+        block.append((number, line))
+    if block:
+        yield block
 
 
 def check_span_tag(tag: str, source: str, line: int, what: str) -> str:
