@@ -7,6 +7,8 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
+from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor
+
 # Accepted input field names, single texts and pairs; a reader's own configured names are tried first.
 TEXT_FIELDS = ("sentence", "text")
 PAIR_FIELDS = (("premise", "hypothesis"), ("sentence1", "sentence2"))
@@ -16,7 +18,7 @@ OUTPUT_KEYS = ("label", "probs", "confidence", "exit_layer", "exit_index", "laye
 
 
 @Predictor.register("sledgehammer_classifier")
-class EarlyExitPredictor(Predictor):
+class EarlyExitPredictor(SelectedOutputsPredictor):
     """
     Predicts labels with an early-exit classifier, one JSON object per input line.
 
@@ -39,6 +41,8 @@ class EarlyExitPredictor(Predictor):
         Exit threshold in [0, 1] for this predictor (`--predictor-args '{"threshold": 0.9}'`); `None` keeps
         the model's.
     """
+
+    output_keys = OUTPUT_KEYS
 
     def __init__(
         self,
@@ -115,15 +119,6 @@ class EarlyExitPredictor(Predictor):
             )
         return value
 
-    def predict_instance(self, instance: Instance) -> JsonDict:
-        return self._select(super().predict_instance(instance))
-
-    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        return [self._select(output) for output in super().predict_batch_instance(instances)]
-
-    @staticmethod
-    def _select(output: JsonDict) -> JsonDict:
-        return {key: output[key] for key in OUTPUT_KEYS if key in output}
 
 
 def _located(where: Optional[str], detail: str) -> str:

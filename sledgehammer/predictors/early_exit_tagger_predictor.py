@@ -7,13 +7,15 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
+from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor
+
 # What each output line carries, in this order.
 OUTPUT_KEYS = ("words", "tags", "confidences", "exit_layers")
 EXAMPLE = '{"tokens": ["EU", "rejects", "German", "call"]} or {"sentence": "EU rejects German call"}'
 
 
 @Predictor.register("sledgehammer_tagger")
-class EarlyExitTaggerPredictor(Predictor):
+class EarlyExitTaggerPredictor(SelectedOutputsPredictor):
     """
     Tags sentences with an early-exit tagger, one JSON object per input line.
 
@@ -39,6 +41,8 @@ class EarlyExitTaggerPredictor(Predictor):
     exit_mode : `str`, optional (default = `None`)
         `"sentence"` or `"token"`; `None` keeps the model's.
     """
+
+    output_keys = OUTPUT_KEYS
 
     def __init__(
         self,
@@ -99,13 +103,3 @@ class EarlyExitTaggerPredictor(Predictor):
                 )
             return sentence.split()
         raise ConfigurationError(f"expected a field 'tokens' or 'sentence' ({EXAMPLE}), found {sorted(record)}")
-
-    def predict_instance(self, instance: Instance) -> JsonDict:
-        return self._select(super().predict_instance(instance))
-
-    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        return [self._select(output) for output in super().predict_batch_instance(instances)]
-
-    @staticmethod
-    def _select(output: JsonDict) -> JsonDict:
-        return {key: output[key] for key in OUTPUT_KEYS if key in output}
