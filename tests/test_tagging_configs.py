@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from allennlp.commands.train import train_model_from_file
 from allennlp.models.archival import load_archive
 
 import sledgehammer  # noqa: F401  (registers the components and the config variables)
 from sledgehammer.models import EarlyExitTagger
+from tests.conftest import train_tagging_config as train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "fixtures" / "data"
@@ -29,14 +29,6 @@ CASES = [
 ]
 
 
-def train(config, data, encoder, serialization_dir, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    for name, value in [("TRANSFORMER_MODEL", encoder), ("TRAIN_DATA", str(data)), ("DEV_DATA", str(data)),
-                        ("TEST_DATA", str(data)), ("NUM_EPOCHS", "1"), ("BATCH_SIZE", "8")]:
-        monkeypatch.setenv(name, value)
-    return train_model_from_file(str(ROOT / "training_config" / f"{config}.jsonnet"), str(serialization_dir))
-
-
 @pytest.mark.parametrize("config, data, metric, tags", CASES, ids=[case[0] for case in CASES])
 def test_every_tagging_config_trains_and_archives(config, data, metric, tags, tiny_bert, tmp_path, monkeypatch):
     model = train(config, data, tiny_bert, tmp_path / "run", monkeypatch)
@@ -48,12 +40,9 @@ def test_every_tagging_config_trains_and_archives(config, data, metric, tags, ti
     assert set(archive.model.vocab.get_token_to_index_vocabulary("labels")) == tags
 
 
-@pytest.fixture(scope="module")
-def tagger_archive(tiny_bert, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        directory = tmp_path_factory.mktemp("tagger") / "run"
-        train("conll2003_ner", DATA / "conll2003.txt", tiny_bert, directory, monkeypatch)
-    return directory / "model.tar.gz"
+@pytest.fixture
+def tagger_archive(tiny_tagger_archive):
+    return tiny_tagger_archive
 
 
 def predict(archive, inputs, tmp_path, *options):

@@ -29,7 +29,15 @@ from sledgehammer.commands.archive_inputs import (
     read_labelled_instances,
     reporting_input_errors,
 )
+from sledgehammer.common.model_types import registered_model_class
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
+from sledgehammer.evaluation.tagger_tradeoff_format import (
+    format_picks,
+    format_reductions,
+    format_tagger_table,
+    write_tagger_outputs,
+)
+from sledgehammer.evaluation.tagger_tradeoff_report import build_tagger_tradeoff_report
 from sledgehammer.evaluation.tradeoff import FULL_NAME
 from sledgehammer.evaluation.tradeoff_format import (
     CSV_NAME,
@@ -42,13 +50,15 @@ from sledgehammer.evaluation.tradeoff_format import (
     write_outputs,
 )
 from sledgehammer.evaluation.tradeoff_report import MIN_AGREEMENT, build_tradeoff_report
-from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
 from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLDS = "0.5,0.6,0.7,0.8,0.9,0.95,0.99,1.0"
+DEFAULT_WINDOWS = "1,5,15"
 ALL_POLICIES = "all"
+TRADEOFF_MODELS = (EarlyExitClassifier, EarlyExitTagger)
 
 
 class TradeoffError(CommandInputError):
@@ -100,6 +110,13 @@ class Tradeoff(Subcommand):
             "of its patience settings",
         )
         subparser.add_argument(
+            "--windows",
+            default=DEFAULT_WINDOWS,
+            metavar="W1,W2,...",
+            help="for a sledgehammer_tagger: comma-separated odd windows of token-level exit to compare "
+            f"(default: {DEFAULT_WINDOWS})",
+        )
+        subparser.add_argument(
             "--time",
             action="store_true",
             help="also measure seconds per instance of each threshold and of the plain full model, "
@@ -148,6 +165,7 @@ def tradeoff_from_args(args: argparse.Namespace) -> None:
             output_dir=args.output_dir,
             thresholds=parse_thresholds(args.thresholds),
             policies=args.policies,
+            windows=parse_windows(args.windows),
             batch_size=args.batch_size,
             time_speed=args.time,
             time_instances=args.time_instances,
@@ -185,12 +203,23 @@ def parse_thresholds(text: str) -> List[float]:
     return sorted(thresholds)
 
 
+def parse_windows(text: str) -> List[int]:
+    """Parses `--windows`: comma-separated odd positive integers (e.g. `"1,5,15"`), sorted, without duplicates."""
+    windows = set()
+    for item in (item.strip() for item in text.split(",")):
+        if not item.isdigit() or int(item) % 2 == 0:
+            raise TradeoffError(f"--windows: {item!r} is not an odd positive integer; give e.g. 1,5,15")
+        windows.add(int(item))
+    return sorted(windows)
+
+
 def run_tradeoff(
     archive_file: Union[str, "os.PathLike[str]"],
     data: str,
     output_dir: Union[str, "os.PathLike[str]"],
     thresholds: Optional[List[float]] = None,
     policies: str = ALL_POLICIES,
+    windows: Sequence[int] = (1, 5, 15),
     batch_size: int = 32,
     time_speed: bool = False,
     time_instances: Optional[int] = None,
@@ -215,7 +244,11 @@ def run_tradeoff(
     thresholds : `List[float]`, optional (default = `None`)
         Thresholds in [0, 1]; `None` means 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99 and 1.0.
     policies : `str`, optional (default = `"all"`)
-        Comma-separated exit policy names, or `"all"` (see `select_policies`).
+        Comma-separated exit policy names, or `"all"` (see `select_policies`). Classifiers only: a tagger runs
+        with its archive's policy (choose another with `overrides`).
+    windows : `Sequence[int]`, optional (default = `(1, 5, 15)`)
+        For a `sledgehammer_tagger`: the windows of token-level exit to compare (see
+        `sledgehammer.evaluation.tagger_tradeoff_report`, which makes a tagger's report instead).
     batch_size : `int`, optional (default = `32`)
     time_speed : `bool`, optional (default = `False`)
         Also measure seconds per instance at batch size 1 and at `batch_size` (threshold and full rows
@@ -254,7 +287,13 @@ def run_tradeoff(
     thresholds = parse_thresholds(DEFAULT_THRESHOLDS) if thresholds is None else list(thresholds)
     _check_arguments(thresholds, batch_size, time_instances, num_threads, max_accuracy_drop)
     policy_names = parse_policies(policies)
-    check_archive_config(archive_file, "tradeoff", error_class=TradeoffError)
+    config = check_archive_config(archive_file, "tradeoff", error_class=TradeoffError, accepted=TRADEOFF_MODELS)
+    is_tagger = issubclass(registered_model_class(config["model"]["type"]), EarlyExitTagger)
+    if is_tagger and (compare or policy_names != [ALL_POLICIES]):
+        raise TradeoffError(
+            "--compare and --policies are for classifiers; a sledgehammer_tagger runs with its archive's exit policy "
+            """(choose another with --overrides '{"exit_policy": {"type": "entropy"}}')"""
+        )
     compared_files = _name_compared_archives([os.fspath(path) for path in compare])
     for compared_file in compared_files.values():
         check_archive_config(compared_file, "tradeoff", error_class=TradeoffError)
@@ -266,7 +305,17 @@ def run_tradeoff(
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        archive = load_checked_archive(archive_file, cuda_device, overrides, error_class=TradeoffError)
+        archive = load_checked_archive(
+            archive_file, cuda_device, overrides, error_class=TradeoffError, accepted=TRADEOFF_MODELS
+        )
+        if is_tagger:
+            instances = read_labelled_instances(archive, data, "DATA", purpose="F1", error_class=TradeoffError)
+            meta = {"archive": os.path.abspath(archive_file), "data": data}
+            report = build_tagger_tradeoff_report(
+                archive.model, instances, thresholds, windows, batch_size, time_speed, time_instances,
+                max_accuracy_drop, cuda_device, meta,
+            )
+            return _write_tagger_report(report, output_dir)
         model: EarlyExitClassifier = archive.model  # type: ignore[assignment]
         chosen = select_policies(policy_names, model)
         instances = read_labelled_instances(archive, data, "DATA", purpose="accuracy", error_class=TradeoffError)
@@ -285,13 +334,28 @@ def run_tradeoff(
     finally:
         torch.set_num_threads(default_threads)
     print_report(report, max_accuracy_drop)
+    _make_output_dir(output_dir)
+    write_outputs(report, output_dir)
+    print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
+    return report
+
+
+def _write_tagger_report(report: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
+    print(format_tagger_table(report))
+    print(format_reductions(report))
+    if "picks" in report["meta"]:
+        print(format_picks(report))
+    _make_output_dir(output_dir)
+    write_tagger_outputs(report, output_dir)
+    print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
+    return report
+
+
+def _make_output_dir(output_dir: str) -> None:
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as error:
         raise TradeoffError(f"cannot create --output-dir {output_dir}: {error}") from None
-    write_outputs(report, output_dir)
-    print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
-    return report
 
 
 def print_report(report: Dict[str, Any], max_accuracy_drop: Optional[float]) -> None:

@@ -5,11 +5,14 @@ model, measured interleaved on the same batches so that load on the machine affe
 import copy
 import logging
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.tqdm import Tqdm
 from allennlp.data import Batch, Instance
+from allennlp.models import Model
 from allennlp.nn.util import move_to_device
 
 from sledgehammer.evaluation.tradeoff import FULL_NAME, policy_thresholds, threshold_name
@@ -86,7 +89,7 @@ def measure_seconds(
             variant_policy.threshold = value
             variants[threshold_name(value, policy.name)] = (model, variant_policy)
     variants[FULL_NAME] = (model, None)
-    batches = {id(model): _build_batches(model, instances, batch_size, cuda_device)}
+    batches = {id(model): build_batches(model, instances, batch_size, cuda_device)}
     models = [model]
     for name, (other, other_instances) in other_models.items():
         if name in variants or name == NUM_THREADS_KEY:
@@ -95,30 +98,16 @@ def measure_seconds(
             raise ValueError(f"{name} has {len(other_instances)} instances, the model {len(instances)}")
         variants[name] = (other, None)
         models.append(other)
-        batches[id(other)] = _build_batches(other, other_instances, batch_size, cuda_device)
-    synchronize = torch.cuda.synchronize if cuda_device >= 0 else (lambda: None)
-
+        batches[id(other)] = build_batches(other, other_instances, batch_size, cuda_device)
     saved = [(each, each.exit_policy, each.training) for each in models]
-    names = list(variants)
-    totals = {name: 0.0 for name in names}
     for each in models:
         each.eval()
     try:
-        with torch.no_grad():
-            for number in range(min(warmup_batches, len(batches[id(model)]))):
-                for name in names:
-                    _prepare(variants[name])
-                    _run(variants[name], batches[id(variants[name][0])][number])
-            synchronize()
-            for number in Tqdm.tqdm(range(len(batches[id(model)])), desc=f"timing at batch size {batch_size}"):
-                start = number % len(names)
-                for name in names[start:] + names[:start]:
-                    batch = batches[id(variants[name][0])][number]
-                    _prepare(variants[name])
-                    began = time.perf_counter()
-                    _run(variants[name], batch)
-                    synchronize()
-                    totals[name] += time.perf_counter() - began
+        timed = {
+            name: TimedVariant(id(variant[0]), partial(_prepare, variant), partial(_run, variant))
+            for name, variant in variants.items()
+        }
+        totals = time_interleaved(timed, batches, warmup_batches, cuda_device, f"timing at batch size {batch_size}")
     finally:
         for each, policy, was_training in saved:
             each.exit_policy = policy
@@ -131,13 +120,71 @@ def measure_seconds(
     return results
 
 
-def _build_batches(model: EarlyExitClassifier, instances: List[Instance], batch_size: int, cuda_device: int):
+@dataclass(frozen=True)
+class TimedVariant:
+    """
+    One variant for `time_interleaved`: the key of the batches it runs on, an untimed `prepare()` (e.g. set a
+    threshold) and the timed `run(batch)`.
+    """
+
+    batches_key: Any
+    prepare: Callable[[], None]
+    run: Callable[[Dict[str, Any]], Any]
+
+
+def time_interleaved(
+    variants: Dict[str, TimedVariant],
+    batches: Dict[Any, List[Dict[str, Any]]],
+    warmup_batches: int = 2,
+    cuda_device: int = -1,
+    description: str = "timing",
+    on_output: Optional[Callable[[str, int, Any], None]] = None,
+) -> Dict[str, float]:
+    """
+    Total seconds of each variant over all its batches, measured interleaved: `warmup_batches` batches run
+    every variant untimed, then for every batch number each variant runs once, timed with
+    `time.perf_counter` around `run` alone, the variant that runs first rotating from batch to batch to spread
+    drift in the machine's speed. Every key's batch list must be as long as the others. Runs without
+    gradients; the caller sets evaluation mode. `on_output(name, batch_number, output)` (untimed) sees
+    each timed call's result.
+    """
+    lengths = {len(batch_list) for batch_list in batches.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"every variant needs the same number of batches, got {sorted(lengths)}")
+    num_batches = lengths.pop()
+    synchronize = torch.cuda.synchronize if cuda_device >= 0 else (lambda: None)
+    names = list(variants)
+    totals = {name: 0.0 for name in names}
+    with torch.no_grad():
+        for number in range(min(warmup_batches, num_batches)):
+            for name in names:
+                variants[name].prepare()
+                variants[name].run(batches[variants[name].batches_key][number])
+        synchronize()
+        for number in Tqdm.tqdm(range(num_batches), desc=description):
+            start = number % len(names)
+            for name in names[start:] + names[:start]:
+                variant = variants[name]
+                batch = batches[variant.batches_key][number]
+                variant.prepare()
+                began = time.perf_counter()
+                output = variant.run(batch)
+                synchronize()
+                totals[name] += time.perf_counter() - began
+                if on_output is not None:
+                    on_output(name, number, output)
+    return totals
+
+
+def build_batches(model: Model, instances: List[Instance], batch_size: int, cuda_device: int,
+                  fields: Sequence[str] = ("tokens",)) -> List[Dict[str, Any]]:
+    """`instances` in order, indexed with `model`'s vocabulary, as tensor batches of `fields` on the device."""
     batches = []
     for start in range(0, len(instances), batch_size):
         batch = Batch(instances[start : start + batch_size])
         batch.index_instances(model.vocab)
         tensors = batch.as_tensor_dict()
-        batches.append(move_to_device({"tokens": tensors["tokens"]}, cuda_device))
+        batches.append(move_to_device({field: tensors[field] for field in fields}, cuda_device))
     return batches
 
 

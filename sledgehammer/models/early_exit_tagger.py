@@ -15,7 +15,12 @@ from sledgehammer.models.early_exit_classifier import EarlyExitClassifier
 from sledgehammer.modules.exit_layers import normalise_exit_layers
 from sledgehammer.modules.exit_losses import exit_loss_weights
 from sledgehammer.models import self_sampling_callback  # noqa: F401  (registers the trainer callback)
-from sledgehammer.models.tagger_exit_loop import run_every_layer, run_with_early_exit, run_with_exit_plan
+from sledgehammer.models.tagger_exit_loop import (
+    run_every_layer,
+    run_to_exit,
+    run_with_early_exit,
+    run_with_exit_plan,
+)
 from sledgehammer.models.tagger_initial_archive import load_initial_archive
 from sledgehammer.models.tagger_outputs import check_known_tags, human_readable, update_exit_statistics
 from sledgehammer.models.tagger_self_sampling import SelfSampling, planned_loss
@@ -240,7 +245,7 @@ class EarlyExitTagger(Model):
             exit_logits, exit_index, flops = run_with_early_exit(self, state, first_piece, inputs["offsets"], word_mask)
         elif planned:
             exit_index = self.self_sampling.exit_plan(self, metadata, word_mask)  # type: ignore
-            exit_logits = run_with_exit_plan(self, state, first_piece, inputs["offsets"], word_mask, exit_index)
+            exit_logits, _ = run_with_exit_plan(self, state, first_piece, inputs["offsets"], word_mask, exit_index)
         else:
             all_heads = self.training or tags is not None or self.run_all_exit_heads
             exit_logits = run_every_layer(self, state, first_piece, all_heads)
@@ -263,6 +268,37 @@ class EarlyExitTagger(Model):
                     self._metrics.exit(k, exit_logits[:, :, k], tags, word_mask)
             self._metrics.answer(output["logits"], tags, word_mask)
         return output
+
+    def forward_with_exit_plan(
+        self, tokens: TextFieldTensors, exit_index: torch.Tensor, tags: Optional[torch.LongTensor] = None
+    ) -> Dict[str, torch.Tensor]:
+        """
+        Like `forward` in evaluation with token-level exit, but each word halts at a given exit: `exit_index`
+        `(batch, words)`, 0-based among exits (e.g. an oracle's choice). Halted words' pieces keep their states
+        as at inference (`run_with_exit_plan`). Updates the metrics and exit statistics like `forward`.
+        """
+        inputs, state, first_piece, word_mask = self.embed_words(tokens)
+        exit_index = torch.where(word_mask, exit_index, torch.full_like(exit_index, self.num_exits - 1))
+        exit_logits, flops = run_with_exit_plan(self, state, first_piece, inputs["offsets"], word_mask, exit_index)
+        output = self._answer(exit_logits, exit_index, word_mask)
+        update_exit_statistics(self, inputs["wordpiece_mask"].bool(), output, flops)
+        if tags is not None:
+            self._metrics.answer(output["logits"], tags, word_mask)
+        return output
+
+    def plain_forward_logits(self, tokens: TextFieldTensors) -> torch.Tensor:
+        """
+        Raw logits `(batch, words, labels)` of the last exit after one ordinary forward call of the encoder through
+        every kept layer, with no exit logic: the "full model" baseline for speed comparisons.
+        """
+        inputs = tokens["tokens"]
+        hidden = self._encoder.plain_forward(inputs["token_ids"], inputs["wordpiece_mask"], inputs.get("type_ids"))
+        return self.exit_head(self.num_exits - 1, self.word_vectors(hidden, inputs["offsets"][..., 0].clamp(min=0)))
+
+    def static_exit_logits(self, tokens: TextFieldTensors, k: int) -> torch.Tensor:
+        """Raw logits `(batch, words, labels)` of exit `k` used alone (the layers up to it, then its head)."""
+        _, state, first_piece, _ = self.embed_words(tokens)
+        return run_to_exit(self, state, first_piece, k)
 
     def embed_words(self, tokens: TextFieldTensors) -> Tuple[Dict[str, torch.Tensor], Any, torch.Tensor, torch.Tensor]:
         """The indexed inputs, the embedded state, each word's first piece and the word mask of a batch."""

@@ -118,7 +118,7 @@ def run_with_exit_plan(
     offsets: torch.Tensor,
     word_mask: torch.Tensor,
     exit_index: torch.Tensor,
-) -> torch.Tensor:
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """
     Runs `model`'s encoder as token-level early exit does, but with each word's answering exit given in advance
     (`exit_index` `(batch, words)`, 0-based among exits), so that it can train (self-sampling fine-tuning).
@@ -132,9 +132,11 @@ def run_with_exit_plan(
 
     # Returns
 
-    `exit_logits` `(batch, words, exits, labels)`: raw logits, NaN where an exit did not run for a word.
+    `exit_logits` `(batch, words, exits, labels)` (raw logits, NaN where an exit did not run for a word) and the
+    estimated FLOPs of each sentence `(batch,)` as token-level early exit would spend them (a sentence whose
+    words have all halted costs nothing more, as if it had left the batch).
     """
-    encoder, num_exits = model._encoder, model.num_exits
+    encoder, cost, num_exits = model._encoder, model._cost, model.num_exits
     batch, num_words = word_mask.shape
     exit_logits = torch.full(
         (batch, num_words, num_exits, model._num_labels), float("nan"), device=word_mask.device
@@ -143,6 +145,8 @@ def run_with_exit_plan(
     # The layer after which each word halts; padding never runs.
     halting_layer = torch.where(word_mask, layers[exit_index], torch.full_like(exit_index, -1))
     owners = piece_owners(offsets, word_mask, state.mask.shape[1])
+    lengths = state.mask.sum(dim=1)
+    flops = cost.embedding_flops(lengths)
     exits = dict(zip(model.exit_layers, range(num_exits)))
     for layer in range(encoder.num_layers):
         halted = halting_layer < layer
@@ -154,8 +158,20 @@ def run_with_exit_plan(
             state = encoder.run_layer(layer, state)
         else:
             state = encoder.run_layer_for_tokens(layer, state, running)
+        flops += torch.where(done, torch.zeros_like(flops), cost.partial_layer_flops(lengths, running.sum(dim=1)))
         k = exits.get(layer)
         if k is not None:
             row, word = (~halted).nonzero(as_tuple=True)
             exit_logits[row, word, k] = model.exit_head(k, state.hidden[row, first_piece[row, word]])
-    return exit_logits
+            flops += cost.word_head_flops((~halted).sum(dim=1))
+    return exit_logits, flops
+
+
+def run_to_exit(model: "EarlyExitTagger", state: EncoderState, first_piece: torch.Tensor, k: int) -> torch.Tensor:
+    """
+    Raw logits `(batch, words, labels)` of exit `k` alone, every word running every layer up to its layer: the
+    model truncated there ("static" exit), as a smaller model trained this way would run.
+    """
+    for layer in range(model.exit_layers[k] + 1):
+        state = model._encoder.run_layer(layer, state)
+    return model.exit_head(k, model.word_vectors(state.hidden, first_piece))

@@ -65,8 +65,8 @@ def test_a_model_override_without_type_merges_for_a_subclass(subclass_archive, t
 @pytest.mark.parametrize(
     "model_type, message",
     [
-        ("sledgehammer_tagger", "holds a model of type 'sledgehammer_tagger' (EarlyExitTagger); tradeoff expected "
-                                "'sledgehammer_classifier' (or a registered subclass of EarlyExitClassifier)"),
+        ("basic_classifier", "holds a model of type 'basic_classifier' (BasicClassifier); tradeoff expected "
+                             "'sledgehammer_classifier' (or a registered subclass of EarlyExitClassifier)"),
         ("no_such_model", "holds a model of type 'no_such_model', which is not a registered Model"),
     ],
 )
