@@ -81,6 +81,13 @@ def test_runtime_settings_are_top_level_overrides(tagger_archive):
     assert model.temperatures == [1.0, 2.0, 1.0, 0.5] and model.exit_policy.name == "entropy"
 
 
+def test_a_model_override_without_type_changes_only_its_keys(tagger_archive):
+    overrides = {"model": {"window": 7, "exit_mode": "token", "threshold": 0.3}}
+    model = load_archive(str(tagger_archive), overrides=json.dumps(overrides)).model
+    assert isinstance(model, EarlyExitTagger)
+    assert (model.window, model.exit_mode, model.threshold, model.exit_layers) == (7, "token", 0.3, [0, 1, 2, 3])
+
+
 def test_calibrate_fits_a_tagger_per_word_and_refuses_a_target_agreement(tagger_archive, tmp_path, capsys):
     import shutil
     import sys

@@ -3,7 +3,7 @@ Partial model overrides: `--overrides '{"model": {"threshold": 0.9}}'`.
 
 AllenNLP replaces a whole config section when an override gives it as a nested object, so
 `{"model": {"threshold": 0.9}}` would throw away the model's type and every other setting. For the config
-of a `sledgehammer_classifier` (or of a registered subclass of `EarlyExitClassifier`), an override of
+of a `sledgehammer_classifier` or `sledgehammer_tagger` (or of a registered subclass of either), an override of
 `model` that names no `type` is read as a change of the keys it gives, exactly like the dotted form `{"model.threshold": 0.9}` that AllenNLP already merges. An
 override with a `type` still replaces the model section, and other configs are untouched.
 """

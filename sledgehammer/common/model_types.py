@@ -1,6 +1,6 @@
 """
-Which configured model types are early-exit classifiers: `sledgehammer_classifier` and every registered
-subclass of `EarlyExitClassifier`, decided by class, not by registered name.
+Which configured model types are early-exit models: `sledgehammer_classifier`, `sledgehammer_tagger` and every
+registered subclass of either, decided by class, not by registered name.
 """
 from typing import Any, Optional
 
@@ -23,8 +23,10 @@ def registered_model_class(model_type: Any) -> Optional[type]:
 
 
 def is_early_exit_model_type(model_type: Any) -> bool:
-    """Whether `model_type` names `EarlyExitClassifier` or a subclass of it."""
-    from sledgehammer.models.early_exit_classifier import EarlyExitClassifier  # imported late: models import common
+    """Whether `model_type` names `EarlyExitClassifier`, `EarlyExitTagger` or a subclass of either."""
+    # Imported late: the models import this package.
+    from sledgehammer.models.early_exit_classifier import EarlyExitClassifier
+    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
 
     model_class = registered_model_class(model_type)
-    return model_class is not None and issubclass(model_class, EarlyExitClassifier)
+    return model_class is not None and issubclass(model_class, (EarlyExitClassifier, EarlyExitTagger))
