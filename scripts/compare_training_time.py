@@ -24,6 +24,9 @@ import sys
 import tempfile
 from typing import Dict, List
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sledgehammer.common.atomic_files import write_bytes_atomically  # noqa: E402
+
 VARIANTS = {
     # An exit on every layer (the configs' default) and a single exit on the last layer.
     "every_layer": {},
@@ -83,6 +86,9 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=3200)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--num-threads", type=int, default=2)
+    parser.add_argument("--exit-targets", choices=("gold", "distill", "consistency"), default="gold",
+                        help="what the every-layer model's lower exits train toward (model.exit_targets); the "
+                        "single-exit model has no lower exits")
     args = parser.parse_args()
     if args.instances < 1 or args.repeats < 1 or args.num_threads < 1:
         parser.error("--instances, --repeats and --num-threads must be at least 1")
@@ -92,6 +98,7 @@ def main() -> None:
     last_layer = resolve_last_layer(args.config, args.train_data)
     variants = {name: {key: ([last_layer] if value == [-1] else value) for key, value in overrides.items()}
                 for name, overrides in VARIANTS.items()}
+    variants["every_layer"]["model.exit_targets"] = args.exit_targets
     durations: Dict[str, List[float]] = {name: [] for name in variants}
     names = list(variants)
     with tempfile.TemporaryDirectory(prefix="training-time-") as scratch:
@@ -113,16 +120,14 @@ def main() -> None:
         "epochs": 1,
         "num_threads": args.num_threads,
         "exit_layers": {name: overrides.get("model.exit_layers", "every layer") for name, overrides in variants.items()},
+        "exit_targets_of_every_layer": args.exit_targets,
         "training_duration_seconds": durations,
         "median_seconds": medians,
         "ratio_every_layer_over_last_layer_only": ratio,
         "within_5_percent": ratio <= 1.05,
     }
-    os.makedirs(args.output_dir, exist_ok=True)
     path = os.path.join(args.output_dir, "training_time.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
+    write_bytes_atomically(path, (json.dumps(report, indent=2) + "\n").encode("utf-8"), make_folder=True)
     print(f"median training time: every layer {medians['every_layer']:.1f} s, last layer only "
           f"{medians['last_layer_only']:.1f} s, ratio {ratio:.3f} ({'within' if ratio <= 1.05 else 'over'} 5 %)")
     print(f"wrote {path}")
