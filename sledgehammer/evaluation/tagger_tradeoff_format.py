@@ -95,9 +95,15 @@ def write_tagger_outputs(report: Dict[str, Any], output_dir: str) -> None:
     plot_tagger_tradeoff(
         report,
         os.path.join(output_dir, PLOT_NAME),
-        title=f"{os.path.basename(meta['archive'])} on {os.path.basename(meta['data'])} "
-        f"({meta['num_instances']} sentences, {meta['num_words']} words)",
+        title=f"{archive_label(meta['archive'])} on {os.path.basename(meta['data'])} "
+        f"({meta['num_instances']} sentences, {meta['num_words']} words; exit policy {meta['exit_policy']})",
     )
+
+
+def archive_label(path: str) -> str:
+    """An archive's name for people: its folder when the file is the usual `model.tar.gz`."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.basename(folder) if name == "model.tar.gz" else name
 
 
 def _write_csv(report: Dict[str, Any], path: str) -> None:
