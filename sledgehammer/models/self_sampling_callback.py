@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import numpy
 import torch
+from allennlp.common.tqdm import Tqdm
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Batch, Instance
 from allennlp.nn.util import move_to_device
@@ -128,7 +129,8 @@ def compute_scores(model, instances: Iterable[Instance], batch_size: int) -> Dic
     scores: Dict[CacheKey, torch.Tensor] = {}
     try:
         with torch.no_grad():
-            for start in range(0, len(ordered), batch_size):
+            starts = range(0, len(ordered), batch_size)
+            for start in Tqdm.tqdm(starts, desc="self-sampling: caching the stage-1 scores"):
                 chunk = ordered[start : start + batch_size]
                 batch = Batch(chunk)
                 batch.index_instances(model.vocab)
