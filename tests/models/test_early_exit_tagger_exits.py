@@ -142,3 +142,48 @@ def test_upper_uncertainty_factor_lets_the_upper_exits_answer_earlier(tiny_bert)
     mask = relaxed["mask"]
     assert (relaxed["exit_layer"][mask] <= 2).all()
     assert (relaxed["exit_layer"][mask] <= strict["exit_layer"][mask]).all()
+
+
+def test_reference_runs_match_the_every_exit_pass(tiny_bert, one_torch_thread):
+    """The full-model baseline, a static exit and a plan that halts nobody early give the every-exit pass's logits."""
+    model = make_tagger(tiny_bert)
+    instances = make_instances(tiny_bert)
+    spread_heads(model, instances)
+    batch = tensors(model, instances)
+    model.eval()
+    model.run_all_exit_heads = True
+    with torch.no_grad():
+        every = model(tokens=batch["tokens"])
+        mask = every["mask"]
+        plain = model.plain_forward_logits(batch["tokens"])
+        assert torch.allclose(plain[mask], every["exit_logits"][:, :, -1][mask], atol=1e-4)
+        for k in range(model.num_exits):
+            static = model.static_exit_logits(batch["tokens"], k)
+            assert torch.allclose(static[mask], every["exit_logits"][:, :, k][mask], atol=1e-5)
+        model.get_metrics(reset=True)
+        last = torch.full_like(mask, model.num_exits - 1, dtype=torch.long)
+        planned = model.forward_with_exit_plan(batch["tokens"], last, tags=batch["tags"])
+        assert torch.equal(planned["tags"][mask], every["tags"][mask])
+        # Every layer for every word, plus the heads of the exits each word passed (the full model pays the last one).
+        assert 1.0 < model.get_metrics(reset=True)["relative_flops"] < 1.05
+
+
+def test_an_exit_plan_runs_like_token_level_exit(tiny_bert, one_torch_thread):
+    """Halting each word where token-level exit halted it gives token-level exit's answers and cost."""
+    model = make_tagger(tiny_bert, exit_mode="token", window=3, threshold=0.5)
+    instances = make_instances(tiny_bert)
+    spread_heads(model, instances)
+    batch = tensors(model, instances)
+    model.eval()
+    with torch.no_grad():
+        model.get_metrics(reset=True)
+        online = model(tokens=batch["tokens"], tags=batch["tags"])
+        online_metrics = model.get_metrics(reset=True)
+        assert 0 < online_metrics["relative_flops"] < 1
+        planned = model.forward_with_exit_plan(batch["tokens"], online["exit_index"], tags=batch["tags"])
+        planned_metrics = model.get_metrics(reset=True)
+    mask = online["mask"]
+    assert torch.equal(planned["tags"][mask], online["tags"][mask])
+    assert torch.allclose(planned["confidence"][mask], online["confidence"][mask], atol=1e-5)
+    assert planned_metrics["relative_flops"] == pytest.approx(online_metrics["relative_flops"])
+    assert planned_metrics["f1-measure-overall"] == pytest.approx(online_metrics["f1-measure-overall"])
