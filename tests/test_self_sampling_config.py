@@ -102,3 +102,14 @@ def test_an_archive_that_does_not_fit_is_a_configuration_error(stage_one, tiny_b
         EarlyExitTagger(vocab, wider, initial_archive=str(archive))
     with pytest.raises(ConfigurationError, match="not a file"):
         EarlyExitTagger(vocab, tiny_bert, initial_archive=str(tmp_path / "missing.tar.gz"))
+
+
+def test_the_part_of_speech_stage_two_config_trains_from_its_stage_one(tiny_bert, tmp_path, monkeypatch,
+                                                                          one_torch_thread):
+    data = DATA / "en_ewt.conllu"
+    train("ud_pos", data, tiny_bert, tmp_path / "stage_one", monkeypatch)
+    monkeypatch.setenv("INITIAL_ARCHIVE", str(tmp_path / "stage_one" / "model.tar.gz"))
+    model = train("ud_pos_self_sampling", data, tiny_bert, tmp_path / "stage_two", monkeypatch)
+    assert isinstance(model, EarlyExitTagger) and model.exit_policy.name == "entropy" and model.exit_mode == "token"
+    assert "best_validation_accuracy" in json.loads((tmp_path / "stage_two" / "metrics.json").read_text())
+    assert (tmp_path / "stage_two" / "self_sampling_scores.npz").exists()
