@@ -1,5 +1,6 @@
 """
-The `tradeoff` subcommand measures the speed/accuracy trade-off of a trained `sledgehammer_classifier`:
+The `tradeoff` subcommand measures the speed/accuracy trade-off of a trained `sledgehammer_classifier` (for a
+`sledgehammer_tagger`, see `sledgehammer.evaluation.tagger_tradeoff_report`):
 accuracy and cost of each exit policy at each threshold, of each exit used alone, of the full model and of two
 oracles, computed from one pass over labelled data that runs every exit, and optionally the measured
 seconds per instance of each threshold and of the plain full model. The work is done by library code
@@ -86,11 +87,13 @@ class Tradeoff(Subcommand):
         1 and at --batch-size. With --compare, separately trained models (e.g. truncated models
         trained alone with exit_layers [k]) are run on the same DATA and added to the table and plot.
         Writes tradeoff.json, tradeoff.csv and tradeoff.png to --output-dir and prints a markdown
-        table."""
+        table. On a sledgehammer_tagger archive it instead runs the model online for each exit alone,
+        sentence-level exit at each threshold, token-level exit at each threshold and --windows value, and
+        the token-level consistency oracle, and reports span F1 (or accuracy) against cost."""
         subparser = parser.add_parser(
             self.name,
             description=description,
-            help="Measure accuracy against cost for confidence thresholds of a sledgehammer_classifier.",
+            help="Measure accuracy (or F1) against cost of a sledgehammer_classifier or sledgehammer_tagger.",
         )
         subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
         subparser.add_argument("data", metavar="DATA", help="labelled data to evaluate on (e.g. the dev set)")
