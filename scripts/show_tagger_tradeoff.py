@@ -10,15 +10,18 @@ Usage:
 """
 import argparse
 import json
+import os
 import sys
 from typing import Any, Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sledgehammer.evaluation.tagger_tradeoff_report import best_within  # noqa: E402
 
 CURVES = ("static", "sentence", "token:any window", "oracle_consistency")
 
 
-def best_within(rows: List[Dict[str, Any]], kinds: tuple, max_flops: float) -> Optional[Dict[str, Any]]:
-    cheap = [row for row in rows if row["kind"] in kinds and row["relative_flops"] <= max_flops + 1e-9]
-    return max(cheap, key=lambda row: row["quality"], default=None)
+def of_kind(rows: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
+    return [row for row in rows if row["kind"] == kind]
 
 
 def cell(row: Optional[Dict[str, Any]]) -> str:
@@ -56,7 +59,8 @@ def main() -> None:
         for static in (row for row in rows if row["kind"] == "static"):
             flops = static["relative_flops"]
             print(f"| {name} | exit {static['exit_layer']} ({flops:.3f}) | {100 * static['quality']:.2f} | "
-                  f"{cell(best_within(rows, ('sentence',), flops))} | {cell(best_within(rows, ('token',), flops))} |")
+                  f"{cell(best_within(of_kind(rows, 'sentence'), flops))} | "
+                  f"{cell(best_within(of_kind(rows, 'token'), flops))} |")
 
 
 if __name__ == "__main__":

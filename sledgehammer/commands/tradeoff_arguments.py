@@ -96,7 +96,6 @@ def select_policies(names: List[str], model: EarlyExitClassifier) -> List[ExitPo
     return policies
 
 
-
 def check_arguments(
     thresholds: List[float],
     batch_size: int,

@@ -17,8 +17,9 @@ Quality is the model's main metric (span F1 for span tags, else accuracy, see `T
 model's own FLOPs estimates per word (`ExitStatistics`, `TaggingInferenceCost`: keys and values for every piece,
 the rest for running pieces), relative to the full model on the same sentences.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 from allennlp.common.tqdm import Tqdm
@@ -127,25 +128,34 @@ def evaluate_tagger_settings(
     answering at each exit).
     """
     main_key = model._metrics.main_key
+    with settings_restored(model), torch.no_grad():
+        every = run_every_exit(model, batches)
+        last_tags = [tags[:, :, -1] for tags in every.exit_tags]
+        masks = [batch["tokens"]["tokens"]["mask"].bool() for batch in batches]
+        rows = []
+        for setting in Tqdm.tqdm(settings, desc="evaluating settings"):
+            if setting.kind in (STATIC, FULL):
+                rows.append(_static_row(model, setting, every, masks, main_key))
+            else:
+                rows.append(_run_row(model, setting, batches, every, last_tags, masks, main_key))
+    return rows
+
+
+@contextmanager
+def settings_restored(model: EarlyExitTagger) -> Iterator[None]:
+    """
+    Puts the model in evaluation mode for the block (whose settings may `apply` their knobs), then restores its
+    threshold, exit mode, window and training mode and resets its metrics, also on errors.
+    """
     knobs = (model.threshold, model.exit_mode, model.window)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            every = run_every_exit(model, batches)
-            last_tags = [tags[:, :, -1] for tags in every.exit_tags]
-            masks = [batch["tokens"]["tokens"]["mask"].bool() for batch in batches]
-            rows = []
-            for setting in Tqdm.tqdm(settings, desc="evaluating settings"):
-                if setting.kind in (STATIC, FULL):
-                    rows.append(_static_row(model, setting, every, masks, main_key))
-                else:
-                    rows.append(_run_row(model, setting, batches, every, last_tags, masks, main_key))
+        yield
     finally:
         model.threshold, model.exit_mode, model.window = knobs
         model.train(was_training)
         model.get_metrics(reset=True)
-    return rows
 
 
 def _run_row(

@@ -3,18 +3,21 @@ How `allennlp tradeoff` shows a tagger's trade-off report: markdown tables (ever
 2x/3x/4x fewer FLOPs; the picks within a quality budget) and the files `tradeoff.json`, `tradeoff.csv` and
 `tradeoff.png` (quality against relative FLOPs and, when timed, against measured speedup).
 """
-import csv
-import io
-import json
 import os
 from typing import Any, Dict, List, Optional
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sledgehammer.common.atomic_files import atomic_output, write_bytes_atomically
+from sledgehammer.common.atomic_files import atomic_output
 from sledgehammer.evaluation.tagger_tradeoff import FULL, ORACLE_CONSISTENCY, SENTENCE, STATIC, TOKEN
-from sledgehammer.evaluation.tradeoff_format import CSV_NAME, JSON_NAME, PLOT_NAME, TIMING_FIELDS, _json_safe
+from sledgehammer.evaluation.tradeoff_format import (
+    CSV_NAME,
+    PLOT_NAME,
+    TIMING_FIELDS,
+    write_report_json,
+    write_rows_csv,
+)
 
 CURVE_STYLES = {STATIC: ("s-", "tab:green"), SENTENCE: ("o-", "tab:blue")}
 WINDOW_COLORS = ("tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
@@ -88,9 +91,10 @@ def format_picks(report: Dict[str, Any]) -> str:
 
 def write_tagger_outputs(report: Dict[str, Any], output_dir: str) -> None:
     """Writes `tradeoff.json`, `tradeoff.csv` and `tradeoff.png` to `output_dir` (which must exist)."""
-    content = json.dumps(_json_safe(report), indent=2) + "\n"
-    write_bytes_atomically(os.path.join(output_dir, JSON_NAME), content.encode("utf-8"))
-    _write_csv(report, os.path.join(output_dir, CSV_NAME))
+    write_report_json(report, output_dir)
+    columns = ["kind", "name", "family", "threshold", "window", "exit_layer", "quality", "relative_flops",
+               "mean_layers", "agreement_with_last_exit"]
+    write_rows_csv(report, columns, os.path.join(output_dir, CSV_NAME), TIMING_FIELDS + ("same_tags_b1_bN",))
     meta = report["meta"]
     plot_tagger_tradeoff(
         report,
@@ -104,21 +108,6 @@ def archive_label(path: str) -> str:
     """An archive's name for people: its folder when the file is the usual `model.tar.gz`."""
     folder, name = os.path.split(os.path.abspath(path))
     return os.path.basename(folder) if name == "model.tar.gz" else name
-
-
-def _write_csv(report: Dict[str, Any], path: str) -> None:
-    layers = report["meta"]["exit_layers"]
-    columns = ["kind", "name", "family", "threshold", "window", "exit_layer", "quality", "relative_flops",
-               "mean_layers", "agreement_with_last_exit"] + [f"exit_fraction_{layer}" for layer in layers]
-    if report["meta"].get("timed"):
-        columns += list(TIMING_FIELDS) + ["same_tags_b1_bN"]
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(columns)
-    for row in report["rows"]:
-        flat = dict(row, **{f"exit_fraction_{layer}": value for layer, value in zip(layers, row["exit_fractions"])})
-        writer.writerow(["" if flat.get(column) is None else flat[column] for column in columns])
-    write_bytes_atomically(path, text.getvalue().encode("utf-8"))
 
 
 def plot_tagger_tradeoff(report: Dict[str, Any], path: str, title: Optional[str] = None) -> None:

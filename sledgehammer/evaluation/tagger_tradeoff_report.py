@@ -17,6 +17,7 @@ from sledgehammer.evaluation.tagger_tradeoff import (
     TaggerSetting,
     evaluate_tagger_settings,
     run_every_exit,
+    settings_restored,
     tagger_settings,
 )
 from sledgehammer.evaluation.timing import NUM_THREADS_KEY, TimedVariant, build_batches, time_interleaved
@@ -116,9 +117,6 @@ def time_tagger_settings(
     beforehand (untimed). Also returns, for the rows that run an exit rule, each sentence's predicted tags.
     """
     batches = build_batches(model, instances, batch_size, cuda_device, fields=("tokens", "tags"))
-    knobs = (model.threshold, model.exit_mode, model.window)
-    was_training = model.training
-    model.eval()
     tags: Dict[str, List[List[int]]] = {}
 
     def record(name: str, number: int, output: Any) -> None:
@@ -128,7 +126,7 @@ def time_tagger_settings(
                 row[:length] for row, length in zip(output["tags"].tolist(), lengths)
             )
 
-    try:
+    with settings_restored(model):
         with torch.no_grad():
             every = run_every_exit(model, batches)
         for number, batch in enumerate(batches):
@@ -138,10 +136,6 @@ def time_tagger_settings(
             variants, {None: batches}, warmup_batches, cuda_device, f"timing at batch size {batch_size}",
             on_output=record,
         )
-    finally:
-        model.threshold, model.exit_mode, model.window = knobs
-        model.train(was_training)
-        model.get_metrics(reset=True)
     results = {name: total / len(instances) for name, total in seconds.items()}
     results[NUM_THREADS_KEY] = float(torch.get_num_threads())
     return results, tags
@@ -177,10 +171,15 @@ def quality_at_reductions(rows: Sequence[Dict[str, Any]], reductions: Sequence[f
     for family, members in families.items():
         result[family] = {}
         for reduction in reductions:
-            cheap = [row for row in members if row["relative_flops"] <= 1.0 / reduction + _EPSILON]
-            best = max(cheap, key=lambda row: row["quality"], default=None)
+            best = best_within(members, 1.0 / reduction)
             result[family][f"{reduction:g}x"] = None if best is None else _summary(best)
     return result
+
+
+def best_within(rows: Sequence[Dict[str, Any]], max_relative_flops: float) -> Optional[Dict[str, Any]]:
+    """The row of highest quality among `rows` costing at most `max_relative_flops` of the full model, or `None`."""
+    cheap = [row for row in rows if row["relative_flops"] <= max_relative_flops + _EPSILON]
+    return max(cheap, key=lambda row: row["quality"], default=None)
 
 
 def pick_within_drop(rows: Sequence[Dict[str, Any]], max_quality_drop: float) -> Dict[str, Any]:

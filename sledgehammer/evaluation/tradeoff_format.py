@@ -8,7 +8,7 @@ import io
 import json
 import math
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from sledgehammer.common.atomic_files import write_bytes_atomically
 from sledgehammer.evaluation.tradeoff import FULL
@@ -124,8 +124,7 @@ def _number(value: Optional[float], scale: float, spec: str) -> str:
 
 def write_outputs(report: Dict[str, Any], output_dir: str) -> None:
     """Writes `tradeoff.json`, `tradeoff.csv` and `tradeoff.png` to `output_dir` (which must exist)."""
-    content = json.dumps(_json_safe(report), indent=2) + "\n"
-    write_bytes_atomically(os.path.join(output_dir, JSON_NAME), content.encode("utf-8"))
+    write_report_json(report, output_dir)
     write_csv(report, os.path.join(output_dir, CSV_NAME))
     meta = report["meta"]
     plot_tradeoff(
@@ -137,18 +136,34 @@ def write_outputs(report: Dict[str, Any], output_dir: str) -> None:
     )
 
 
+def write_report_json(report: Dict[str, Any], output_dir: str) -> None:
+    """Writes a trade-off report to `output_dir/tradeoff.json`, atomically, non-finite floats as `null`."""
+    content = json.dumps(_json_safe(report), indent=2) + "\n"
+    write_bytes_atomically(os.path.join(output_dir, JSON_NAME), content.encode("utf-8"))
+
+
 def write_csv(report: Dict[str, Any], path: str) -> None:
     """One line per row; `exit_fractions` becomes one `exit_fraction_<layer>` column per exit."""
-    rows = report["rows"]
-    layers = report["meta"]["exit_layers"]
     columns = ["kind", "name", "policy", "threshold", "accuracy", "mean_layers", "relative_layers", "relative_flops",
-               "agreement_with_last_exit"] + [f"exit_fraction_{layer}" for layer in layers]
+               "agreement_with_last_exit"]
+    write_rows_csv(report, columns, path)
+
+
+def write_rows_csv(
+    report: Dict[str, Any], columns: List[str], path: str, timing_fields: Sequence[str] = TIMING_FIELDS
+) -> None:
+    """
+    Writes a report's rows as CSV, atomically: `columns`, then one `exit_fraction_<layer>` column per exit
+    (from each row's `exit_fractions`) and, when the report is timed, `timing_fields`; missing values are empty.
+    """
+    layers = report["meta"]["exit_layers"]
+    columns = list(columns) + [f"exit_fraction_{layer}" for layer in layers]
     if report["meta"].get("timed"):
-        columns += list(TIMING_FIELDS)
+        columns += list(timing_fields)
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(columns)
-    for row in rows:
+    for row in report["rows"]:
         flat = dict(row)
         for layer, fraction in zip(layers, row["exit_fractions"]):
             flat[f"exit_fraction_{layer}"] = fraction
