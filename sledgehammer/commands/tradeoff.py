@@ -13,13 +13,11 @@ seconds per instance of each threshold and of the plain full model. The work is 
                       [--overrides JSON] [--include-package PACKAGE]
 """
 import argparse
-import logging
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from allennlp.commands.subcommand import Subcommand
-from allennlp.data import Instance
 
 from sledgehammer.commands.archive_inputs import (
     add_model_run_arguments,
@@ -29,6 +27,7 @@ from sledgehammer.commands.archive_inputs import (
     read_labelled_instances,
     reporting_input_errors,
 )
+from sledgehammer.commands.compared_archives import name_compared_archives, run_compared_archive
 from sledgehammer.commands.tradeoff_arguments import (
     ALL_POLICIES,
     DEFAULT_THRESHOLDS,
@@ -41,29 +40,13 @@ from sledgehammer.commands.tradeoff_arguments import (
     select_policies,
 )
 from sledgehammer.common.model_types import registered_model_class
-from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
-from sledgehammer.evaluation.tagger_tradeoff_format import (
-    format_picks,
-    format_reductions,
-    format_tagger_table,
-    write_tagger_outputs,
-)
+from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
+from sledgehammer.evaluation.tagger_tradeoff_format import format_tagger_report, write_tagger_outputs
 from sledgehammer.evaluation.tagger_tradeoff_report import build_tagger_tradeoff_report
-from sledgehammer.evaluation.tradeoff import FULL_NAME
-from sledgehammer.evaluation.tradeoff_format import (
-    CSV_NAME,
-    JSON_NAME,
-    PLOT_NAME,
-    format_comparison,
-    format_markdown_table,
-    format_oracle_savings,
-    format_pick,
-    write_outputs,
-)
+from sledgehammer.evaluation.tradeoff_format import CSV_NAME, JSON_NAME, PLOT_NAME, format_report, write_outputs
 from sledgehammer.evaluation.tradeoff_report import MIN_AGREEMENT, build_tradeoff_report
 from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
 
-logger = logging.getLogger(__name__)
 
 TRADEOFF_MODELS = (EarlyExitClassifier, EarlyExitTagger)
 
@@ -263,7 +246,7 @@ def run_tradeoff(
             "--compare and --policies are for classifiers; a sledgehammer_tagger runs with its archive's exit policy "
             """(choose another with --overrides '{"exit_policy": {"type": "entropy"}}')"""
         )
-    compared_files = _name_compared_archives([os.fspath(path) for path in compare])
+    compared_files = name_compared_archives([os.fspath(path) for path in compare])
     for compared_file in compared_files.values():
         check_archive_config(compared_file, "tradeoff", error_class=TradeoffError)
     check_data_path(data, "DATA", error_class=TradeoffError)
@@ -284,13 +267,14 @@ def run_tradeoff(
                 archive.model, instances, thresholds, windows, batch_size, time_speed, time_instances,
                 max_accuracy_drop, cuda_device, meta,
             )
-            return _write_tagger_report(report, output_dir)
+            _write_report(format_tagger_report(report), write_tagger_outputs, report, output_dir)
+            return report
         model: EarlyExitClassifier = archive.model  # type: ignore[assignment]
         chosen = select_policies(policy_names, model)
         instances = read_labelled_instances(archive, data, "DATA", purpose="accuracy", error_class=TradeoffError)
         outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
         compared = {
-            name: _run_compared(name, path, data, instances, batch_size, cuda_device)
+            name: run_compared_archive(name, path, data, instances, batch_size, cuda_device)
             for name, path in compared_files.items()
         }
         meta = {"archive": os.path.abspath(archive_file), "data": data}
@@ -302,76 +286,18 @@ def run_tradeoff(
         )
     finally:
         torch.set_num_threads(default_threads)
-    print_report(report, max_accuracy_drop)
-    _make_output_dir(output_dir)
-    write_outputs(report, output_dir)
-    print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
+    _write_report(format_report(report, max_accuracy_drop, MIN_AGREEMENT), write_outputs, report, output_dir)
     return report
 
 
-def _write_tagger_report(report: Dict[str, Any], output_dir: str) -> Dict[str, Any]:
-    print(format_tagger_table(report))
-    print(format_reductions(report))
-    if "picks" in report["meta"]:
-        print(format_picks(report))
-    _make_output_dir(output_dir)
-    write_tagger_outputs(report, output_dir)
-    print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")
-    return report
-
-
-def _make_output_dir(output_dir: str) -> None:
+def _write_report(
+    printed: str, write: Callable[[Dict[str, Any], str], None], report: Dict[str, Any], output_dir: str
+) -> None:
+    """Prints the report, then writes its files into `output_dir` (created if needed)."""
+    print(printed)
     try:
         os.makedirs(output_dir, exist_ok=True)
     except OSError as error:
         raise TradeoffError(f"cannot create --output-dir {output_dir}: {error}") from None
-
-
-def print_report(report: Dict[str, Any], max_accuracy_drop: Optional[float]) -> None:
-    """Prints the table and, per policy, the picked threshold and the share of the oracle's savings."""
-    meta, rows = report["meta"], report["rows"]
-    print(format_markdown_table(report))
-    timed_batch_size = meta["batch_size"] if meta["timed"] else None
-    for name, summary in meta["policies"].items():
-        if max_accuracy_drop is not None:
-            picked = next((row for row in rows if row["name"] == summary["pick"]["row"]), None)
-            print(format_pick(rows, picked, max_accuracy_drop, timed_batch_size, policy=name))
-    for name, summary in meta["policies"].items():
-        print(format_oracle_savings(summary["oracle_savings"], MIN_AGREEMENT, policy=name))
-    for comparison in meta.get("comparisons", []):
-        print(format_comparison(comparison))
-
-
-def _name_compared_archives(paths: List[str]) -> Dict[str, str]:
-    """Names each `--compare` archive by its folder (its file name when it is not `model.tar.gz`)."""
-    named: Dict[str, str] = {}
-    for path in paths:
-        folder, file_name = os.path.split(os.path.abspath(path))
-        name = os.path.basename(folder) if file_name == "model.tar.gz" else file_name
-        if name in named or name == FULL_NAME or "threshold=" in name:
-            raise TradeoffError(
-                f"--compare {path}: the name {name!r} is already taken (by {named.get(name, 'a row')}); "
-                "give archives in differently named folders"
-            )
-        named[name] = path
-    return named
-
-
-def _run_compared(
-    name: str, path: str, data: str, instances: List[Instance], batch_size: int, cuda_device: int
-) -> Tuple[EarlyExitClassifier, List[Instance], ExitOutputs]:
-    """Loads a `--compare` archive, reads DATA with its reader and runs it once over every row."""
-    archive = load_checked_archive(path, cuda_device, "", error_class=TradeoffError)
-    other: EarlyExitClassifier = archive.model  # type: ignore[assignment]
-    other_instances = read_labelled_instances(
-        archive, data, f"DATA (read for --compare {path})", purpose="accuracy", error_class=TradeoffError
-    )
-    expected = [instance["label"].label for instance in instances]  # type: ignore[attr-defined]
-    found = [instance["label"].label for instance in other_instances]  # type: ignore[attr-defined]
-    if found != expected:
-        raise TradeoffError(
-            f"--compare {path}: its dataset reader reads DATA {data} as {len(found)} labelled rows that "
-            f"differ from the early-exit model's {len(expected)}; both must read the same rows"
-        )
-    logger.info("Running %s (%s) over DATA", name, path)
-    return other, other_instances, collect_exit_outputs(other, other_instances, batch_size, cuda_device)
+    write(report, output_dir)
+    print(f"Wrote {JSON_NAME}, {CSV_NAME} and {PLOT_NAME} to {output_dir}")

@@ -27,6 +27,14 @@ def quality_label(report: Dict[str, Any]) -> str:
     return "span F1" if report["meta"]["metric"].startswith("f1") else "accuracy"
 
 
+def format_tagger_report(report: Dict[str, Any]) -> str:
+    """Everything `allennlp tradeoff` prints for a tagger: every row, the 2x/3x/4x table and the picks if any."""
+    parts = [format_tagger_table(report), format_reductions(report)]
+    if "picks" in report["meta"]:
+        parts.append(format_picks(report))
+    return "\n".join(parts)
+
+
 def format_tagger_table(report: Dict[str, Any]) -> str:
     """Every row as a markdown table (quality and agreement in %)."""
     meta = report["meta"]

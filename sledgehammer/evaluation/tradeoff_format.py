@@ -53,6 +53,25 @@ def _policy_prefix(policy: Optional[str]) -> str:
     return "" if policy in (None, "confidence") else f"{policy} "
 
 
+def format_report(report: Dict[str, Any], max_accuracy_drop: Optional[float], min_agreement: float) -> str:
+    """
+    Everything `allennlp tradeoff` prints for a classifier: the table, then per policy the threshold picked
+    within `max_accuracy_drop` (when given) and the share of the oracle's savings at `min_agreement`, then
+    the separately trained models against the thresholds.
+    """
+    meta, rows = report["meta"], report["rows"]
+    lines = [format_markdown_table(report)]
+    timed_batch_size = meta["batch_size"] if meta["timed"] else None
+    if max_accuracy_drop is not None:
+        for name, summary in meta["policies"].items():
+            picked = next((row for row in rows if row["name"] == summary["pick"]["row"]), None)
+            lines.append(format_pick(rows, picked, max_accuracy_drop, timed_batch_size, policy=name))
+    for name, summary in meta["policies"].items():
+        lines.append(format_oracle_savings(summary["oracle_savings"], min_agreement, policy=name))
+    lines.extend(format_comparison(comparison) for comparison in meta.get("comparisons", []))
+    return "\n".join(lines)
+
+
 def format_markdown_table(report: Dict[str, Any]) -> str:
     """The rows of a trade-off report as a markdown table (accuracies and agreement in %)."""
     rows = report["rows"]
