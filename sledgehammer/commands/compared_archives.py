@@ -4,7 +4,6 @@ truncated models trained alone with `exit_layers: [k]`) named by their folder, l
 same labelled rows as the early-exit model, and run once over every row.
 """
 import logging
-import os
 from typing import Dict, List, Tuple
 
 from allennlp.data import Instance
@@ -13,6 +12,7 @@ from sledgehammer.commands.archive_inputs import load_checked_archive, read_labe
 from sledgehammer.commands.tradeoff_arguments import TradeoffError
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
 from sledgehammer.evaluation.tradeoff import FULL_NAME
+from sledgehammer.evaluation.tradeoff_format import archive_label
 from sledgehammer.models import EarlyExitClassifier
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,7 @@ def name_compared_archives(paths: List[str]) -> Dict[str, str]:
     """
     named: Dict[str, str] = {}
     for path in paths:
-        folder, file_name = os.path.split(os.path.abspath(path))
-        name = os.path.basename(folder) if file_name == "model.tar.gz" else file_name
+        name = archive_label(path)
         if name in named or name == FULL_NAME or "threshold=" in name:
             raise TradeoffError(
                 f"--compare {path}: the name {name!r} is already taken (by {named.get(name, 'a row')}); "

@@ -15,6 +15,7 @@ from sledgehammer.evaluation.tradeoff_format import (
     CSV_NAME,
     PLOT_NAME,
     TIMING_FIELDS,
+    archive_label,
     write_report_json,
     write_rows_csv,
 )
@@ -110,12 +111,6 @@ def write_tagger_outputs(report: Dict[str, Any], output_dir: str) -> None:
         title=f"{archive_label(meta['archive'])} on {os.path.basename(meta['data'])} "
         f"({meta['num_instances']} sentences, {meta['num_words']} words; exit policy {meta['exit_policy']})",
     )
-
-
-def archive_label(path: str) -> str:
-    """An archive's name for people: its folder when the file is the usual `model.tar.gz`."""
-    folder, name = os.path.split(os.path.abspath(path))
-    return os.path.basename(folder) if name == "model.tar.gz" else name
 
 
 def plot_tagger_tradeoff(report: Dict[str, Any], path: str, title: Optional[str] = None) -> None:

@@ -20,6 +20,12 @@ PLOT_NAME = "tradeoff.png"
 TIMING_FIELDS = ("seconds_per_instance_b1", "speedup_b1", "seconds_per_instance_bN", "speedup_bN")
 
 
+def archive_label(path: str) -> str:
+    """An archive's name for people: its folder when the file is the usual `model.tar.gz`."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.basename(folder) if name == "model.tar.gz" else name
+
+
 def format_oracle_savings(share: Optional[Dict[str, Any]], min_agreement: float, policy: str = "confidence") -> str:
     """The sentence on how much of the consistency oracle's savings an exit policy gets."""
     if share is None:
