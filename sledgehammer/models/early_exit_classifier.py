@@ -1,31 +1,24 @@
 import logging
 import math
-from os import PathLike
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.params import Params
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.nn import InitializerApplicator
 from allennlp.training.metrics import CategoricalAccuracy
 
-from sledgehammer.metrics import ExitStatistics
-from sledgehammer.modules.exit_layers import normalise_exit_layers
+from sledgehammer.models.early_exit_model import EarlyExitModel
 from sledgehammer.modules.exit_losses import check_exit_targets, exit_loss_weights, loss_towards_last_exit
-from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
+from sledgehammer.modules.exit_policies import ExitPolicy, calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
-from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 
 logger = logging.getLogger(__name__)
 
-# Keys of an archive's top-level config (e.g. `--overrides '{"threshold": 0.9}'`) that are model settings.
-RUNTIME_KEYS = ("threshold", "temperatures", "exit_policy")
-
 
 @Model.register("sledgehammer_classifier")
-class EarlyExitClassifier(Model):
+class EarlyExitClassifier(EarlyExitModel):
     """
     A pretrained transformer encoder with a classifier ("exit") on several of its layers, trained jointly,
     that can stop computing for a row as soon as one of its exits is confident (Schwartz et al., 2020).
@@ -116,14 +109,10 @@ class EarlyExitClassifier(Model):
         initializer: Optional[InitializerApplicator] = None,
         **kwargs,
     ) -> None:
-        super().__init__(vocab, **kwargs)
-        total_layers = LayerwiseTransformer.count_layers(transformer_model)
-        self.exit_layers = normalise_exit_layers(exit_layers, total_layers)
-        self._encoder = LayerwiseTransformer(
-            transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights
+        super().__init__(
+            vocab, transformer_model, exit_layers, exit_policy, threshold, temperatures, label_namespace,
+            load_weights, **kwargs
         )
-        self._label_namespace = label_namespace
-        self._num_labels = vocab.get_vocab_size(label_namespace)
         if self._num_labels < 2:
             raise ConfigurationError(
                 f"the '{label_namespace}' vocabulary has {self._num_labels} label(s); a classifier needs 2 or more"
@@ -135,21 +124,14 @@ class EarlyExitClassifier(Model):
         self._use_pooler = use_pooler and self._encoder.has_pooler
         self._dropout = torch.nn.Dropout(dropout)
         self._exit_classifiers = torch.nn.ModuleList(
-            [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
+            [torch.nn.Linear(hidden, self._num_labels) for _ in self._exit_layers]
         )
-        weights = exit_loss_weights(self.exit_layers, loss_weighting, depth_total=len(self.exit_layers))
+        weights = exit_loss_weights(self._exit_layers, loss_weighting, depth_total=len(self._exit_layers))
         self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
         check_exit_targets(exit_targets, distillation_weight, distillation_temperature)
         self._exit_targets = exit_targets
         self._distillation_weight = float(distillation_weight)
         self._distillation_temperature = float(distillation_temperature)
-        self.register_buffer("_temperatures", torch.ones(len(self.exit_layers)), persistent=False)
-        self.temperatures = temperatures if temperatures is not None else [1.0] * len(self.exit_layers)
-        self.exit_policy = exit_policy if exit_policy is not None else ConfidencePolicy()
-        if threshold is not None:
-            self.threshold = threshold
-        # Set by offline analysis (`collect_exit_outputs`) to compute every exit's head even without labels.
-        self.run_all_exit_heads = False
         self._cost = InferenceCost(
             hidden_size=hidden,
             intermediate_size=self._encoder.intermediate_size,
@@ -158,46 +140,17 @@ class EarlyExitClassifier(Model):
             mean_pooling=self._mean_pooling,
         )
         self._accuracy = CategoricalAccuracy()
-        self._exit_accuracies = [CategoricalAccuracy() for _ in self.exit_layers]
-        self._exit_statistics = ExitStatistics(self.exit_layers, full_layers=self._encoder.num_layers)
+        self._exit_accuracies = [CategoricalAccuracy() for _ in self._exit_layers]
         (initializer or InitializerApplicator())(self._exit_classifiers)
-
-    # ---- runtime settings ---------------------------------------------------------------------------
-
-    @property
-    def threshold(self) -> float:
-        """The exit policy's runtime knob, in [0, 1]."""
-        return self.exit_policy.threshold
-
-    @threshold.setter
-    def threshold(self, value: float) -> None:
-        self.exit_policy.threshold = value
-
-    @property
-    def temperatures(self) -> List[float]:
-        return self._temperatures.tolist()
-
-    @temperatures.setter
-    def temperatures(self, values: List[float]) -> None:
-        values = list(values)
-        if len(values) != len(self.exit_layers):
-            raise ConfigurationError(
-                f"expected {len(self.exit_layers)} temperatures (one per exit layer {self.exit_layers}), "
-                f"got {len(values)}: {values}"
-            )
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-                raise ConfigurationError(f"temperatures must be positive finite numbers, got {values}")
-        self._temperatures.copy_(torch.tensor(values, dtype=torch.float))
-
-    @property
-    def num_exits(self) -> int:
-        return len(self.exit_layers)
 
     # ---- forward ------------------------------------------------------------------------------------
 
     def forward(  # type: ignore
-        self, tokens: TextFieldTensors, label: Optional[torch.IntTensor] = None, **kwargs
+        self,
+        tokens: TextFieldTensors,
+        label: Optional[torch.IntTensor] = None,
+        threshold: Optional[torch.Tensor] = None,
+        **kwargs,
     ) -> Dict[str, torch.Tensor]:
         """
         # Parameters
@@ -206,6 +159,9 @@ class EarlyExitClassifier(Model):
             From a `TextField` indexed by a `pretrained_transformer` indexer.
         label : `torch.IntTensor`, optional (default = `None`)
             Gold label indices, `(batch_size,)`.
+        threshold : `torch.Tensor`, optional (default = `None`)
+            One threshold per row, `(batch_size,)`, in place of the model's `threshold` (the predictor adds one
+            to each instance whose input holds `"threshold"`), so that rows with different thresholds share a batch.
 
         # Returns
 
@@ -219,15 +175,18 @@ class EarlyExitClassifier(Model):
         token_ids, mask = inputs["token_ids"], inputs["mask"]
         state = self._encoder.embed(token_ids, mask, inputs.get("type_ids"))
         batch_size = token_ids.shape[0]
+        row_thresholds = self.row_thresholds(threshold, batch_size)
         exit_logits = token_ids.new_full((batch_size, self.num_exits, self._num_labels), math.nan, dtype=torch.float)
         exit_index = torch.full((batch_size,), self.num_exits - 1, dtype=torch.long, device=token_ids.device)
-        early_exit = not self.training and self.threshold < 1.0
+        early_exit = self.exits_early(row_thresholds)
         # Without early exit, the lower exits' heads run only when something reads them.
-        all_heads = early_exit or self.training or label is not None or self.run_all_exit_heads
+        heads_wanted = self.training or label is not None or self.run_all_exit_heads
+        all_heads = early_exit or heads_wanted
         rows = torch.arange(batch_size, device=token_ids.device)  # batch rows still running
         # Calibrated probabilities of the exits seen so far, for the rows still running (what the policy reads).
         probs_so_far = exit_logits.new_empty((batch_size, self.num_exits, self._num_labels)) if early_exit else None
-        exits = dict(zip(self.exit_layers, range(self.num_exits)))
+        running_thresholds = row_thresholds
+        exits = dict(zip(self._exit_layers, range(self.num_exits)))
         pooling = self._pooling_weights(state.mask, state.hidden.dtype)
         for layer in range(self._encoder.num_layers):
             state = self._encoder.run_layer(layer, state)
@@ -239,7 +198,7 @@ class EarlyExitClassifier(Model):
             if not early_exit or k == self.num_exits - 1:
                 continue
             probs_so_far[:, k] = calibrated_probs(logits, self._temperatures[k])
-            done = self.exit_policy.should_exit(probs_so_far[:, : k + 1], self.num_exits)
+            done = self.exit_policy.should_exit(probs_so_far[:, : k + 1], self.num_exits, running_thresholds)
             if done.any():
                 exit_index[rows[done]] = k
                 rows, staying = rows[~done], (~done).nonzero(as_tuple=True)[0]
@@ -247,11 +206,19 @@ class EarlyExitClassifier(Model):
                     break
                 state = self._encoder.keep_rows(state, staying)
                 probs_so_far = probs_so_far.index_select(0, staying)
+                if running_thresholds is not None:
+                    running_thresholds = running_thresholds.index_select(0, staying)
                 pooling = self._pooling_weights(state.mask, state.hidden.dtype)
 
+        never_early = None
+        if early_exit and row_thresholds is not None:
+            # Rows at threshold 1.0 answer as they would in a batch of their own, where no lower head runs.
+            never_early = row_thresholds >= 1.0
+            if not heads_wanted:
+                exit_logits[never_early, :-1] = math.nan
         output = self._answer(exit_logits, exit_index)
         if not self.training:
-            self._update_exit_statistics(mask, output, early_exit)
+            self._update_exit_statistics(mask, output, early_exit, never_early)
         if label is not None:
             output["loss"] = self._loss(exit_logits, label) if not early_exit else self._answer_loss(output, label)
             self._accuracy(output["logits"], label)
@@ -294,7 +261,7 @@ class EarlyExitClassifier(Model):
         exit_probs = calibrated_probs(exit_logits, self._temperatures)
         rows = torch.arange(exit_logits.shape[0], device=exit_logits.device)
         probs = exit_probs[rows, exit_index]
-        layers = torch.tensor(self.exit_layers, device=exit_index.device)[exit_index]
+        layers = torch.tensor(self._exit_layers, device=exit_index.device)[exit_index]
         return {
             "logits": exit_logits[rows, exit_index] / self._temperatures[exit_index, None],
             "probs": probs,
@@ -321,13 +288,22 @@ class EarlyExitClassifier(Model):
         # With early exit only the answering exit is known for every row.
         return torch.nn.functional.cross_entropy(output["logits"], label.long())
 
-    def _update_exit_statistics(self, mask: torch.Tensor, output: Dict[str, torch.Tensor], early_exit: bool) -> None:
+    def _update_exit_statistics(
+        self,
+        mask: torch.Tensor,
+        output: Dict[str, torch.Tensor],
+        early_exit: bool,
+        never_early: Optional[torch.Tensor] = None,
+    ) -> None:
         lengths = mask.sum(dim=1)
         exit_index = output["exit_index"]
         full_flops = self._cost.flops(lengths, self._encoder.num_layers, 1)
         # With early exit, every exit a row passes computes its head, the answering one included; without,
-        # inference needs only the last head (the others run here just to report their accuracies).
+        # inference needs only the last head (the others run here just to report their accuracies). Rows of an
+        # early-exit batch at threshold 1.0 (`never_early`) count as they would alone.
         heads_run = exit_index + 1 if early_exit else 1
+        if never_early is not None:
+            heads_run = torch.where(never_early, torch.ones_like(exit_index), exit_index + 1)
         flops = self._cost.flops(lengths, output["layers_run"], heads_run)
         self._exit_statistics(exit_index, output["layers_run"], flops, full_flops)
 
@@ -350,36 +326,13 @@ class EarlyExitClassifier(Model):
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = {"accuracy": self._accuracy.get_metric(reset)}
-        for layer, metric in zip(self.exit_layers, self._exit_accuracies):
+        for layer, metric in zip(self._exit_layers, self._exit_accuracies):
             # Per-exit accuracies exist only for batches where every exit ran (training, threshold 1.0).
             if metric.total_count > 0:
                 metrics[f"accuracy_exit_{layer}"] = metric.get_metric(reset)
-        if f"accuracy_exit_{self.exit_layers[-1]}" in metrics:
-            metrics["accuracy_last_exit"] = metrics[f"accuracy_exit_{self.exit_layers[-1]}"]
+        if f"accuracy_exit_{self._exit_layers[-1]}" in metrics:
+            metrics["accuracy_last_exit"] = metrics[f"accuracy_exit_{self._exit_layers[-1]}"]
         # Exit statistics describe inference; training batches do not count.
         if self._exit_statistics.rows > 0:
             metrics.update(self._exit_statistics.get_metric(reset))
         return metrics
-
-    # ---- loading ------------------------------------------------------------------------------------
-
-    @classmethod
-    def _load(
-        cls,
-        config: Params,
-        serialization_dir: Union[str, PathLike],
-        weights_file: Optional[Union[str, PathLike]] = None,
-        cuda_device: int = -1,
-    ) -> "Model":
-        """
-        Loads a trained model. Top-level config keys `threshold`, `temperatures` and `exit_policy` (as given
-        by `--overrides '{"threshold": 0.9}'`) are moved into the model's parameters, and the encoder is built
-        without reading its pretrained weights, which the archive replaces anyway.
-        """
-        config = config.duplicate()
-        model_params = config.params["model"]
-        for key in RUNTIME_KEYS:
-            if key in config.params:
-                model_params[key] = config.params.pop(key)
-        model_params["load_weights"] = False
-        return super()._load(config, serialization_dir, weights_file, cuda_device)

@@ -1,20 +1,15 @@
 import logging
-from os import PathLike
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.params import Params
 from allennlp.data import Instance, TextFieldTensors, Vocabulary
 from allennlp.models.model import Model
 from allennlp.nn import InitializerApplicator
 
-from sledgehammer.metrics import ExitStatistics
 from sledgehammer.metrics.tagging_metrics import TaggingMetrics
-from sledgehammer.models.early_exit_classifier import EarlyExitClassifier
-from sledgehammer.modules.exit_layers import normalise_exit_layers
+from sledgehammer.models.early_exit_model import EarlyExitModel
 from sledgehammer.modules.exit_losses import exit_loss_weights
-from sledgehammer.models import self_sampling_callback  # noqa: F401  (registers the trainer callback)
 from sledgehammer.models.tagger_exit_loop import (
     run_every_layer,
     run_to_exit,
@@ -22,21 +17,17 @@ from sledgehammer.models.tagger_exit_loop import (
     run_with_exit_plan,
 )
 from sledgehammer.models.tagger_initial_archive import load_initial_archive
-from sledgehammer.models.tagger_outputs import check_known_tags, human_readable, update_exit_statistics
+from sledgehammer.models.tagger_outputs import check_known_tags, human_readable
 from sledgehammer.models.tagger_self_sampling import SelfSampling, planned_loss
-from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy
-from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
+from sledgehammer.modules.exit_policies import ExitPolicy
 from sledgehammer.modules.tagging_cost import TaggingInferenceCost
 from sledgehammer.modules.token_halting import check_exit_mode, check_window
 
 logger = logging.getLogger(__name__)
 
-# Keys of an archive's top-level config (e.g. `--overrides '{"window": 5}'`) that are model settings.
-RUNTIME_KEYS = ("threshold", "temperatures", "exit_policy", "window", "exit_mode", "upper_uncertainty_factor")
-
 
 @Model.register("sledgehammer_tagger")
-class EarlyExitTagger(Model):
+class EarlyExitTagger(EarlyExitModel):
     """
     A pretrained transformer encoder with a token classifier ("exit") on several of its layers, trained jointly,
     that stops computing for a sentence, or for single words, once the exits are certain enough (Li et al.,
@@ -108,10 +99,8 @@ class EarlyExitTagger(Model):
 
     default_predictor = "sledgehammer_tagger"
 
-    # The same runtime settings, with the same checks, as the classifier's.
-    threshold = EarlyExitClassifier.threshold
-    temperatures = EarlyExitClassifier.temperatures
-    num_exits = EarlyExitClassifier.num_exits
+    runtime_keys = EarlyExitModel.runtime_keys + ("window", "exit_mode", "upper_uncertainty_factor")
+    setting_names = EarlyExitModel.setting_names + ("window", "exit_mode", "upper_uncertainty_factor")
 
     def __init__(
         self,
@@ -132,19 +121,15 @@ class EarlyExitTagger(Model):
         initial_archive: Optional[str] = None,
         **kwargs,
     ) -> None:
-        super().__init__(vocab, **kwargs)
-        total_layers = LayerwiseTransformer.count_layers(transformer_model)
-        self.exit_layers = normalise_exit_layers(exit_layers, total_layers)
-        self._encoder = LayerwiseTransformer(
-            transformer_model, num_layers=self.exit_layers[-1] + 1, load_weights=load_weights and not initial_archive
+        super().__init__(
+            vocab, transformer_model, exit_layers, exit_policy, threshold, temperatures, label_namespace,
+            load_weights=load_weights and not initial_archive, **kwargs
         )
-        self._label_namespace = label_namespace
         if vocab.is_padded(label_namespace):
             raise ConfigurationError(
                 f"the tag namespace {label_namespace!r} is padded, so unknown tags would silently become its OOV "
                 f"tag; use a non-padded namespace (by default names ending in 'tags' or 'labels')"
             )
-        self._num_labels = vocab.get_vocab_size(label_namespace)
         if self._num_labels < 2:
             raise ConfigurationError(
                 f"the {label_namespace!r} vocabulary has {self._num_labels} tag(s); a tagger needs 2 or more"
@@ -152,28 +137,20 @@ class EarlyExitTagger(Model):
         self._dropout = torch.nn.Dropout(dropout)
         hidden = self._encoder.hidden_size
         self._exit_classifiers = torch.nn.ModuleList(
-            [torch.nn.Linear(hidden, self._num_labels) for _ in self.exit_layers]
+            [torch.nn.Linear(hidden, self._num_labels) for _ in self._exit_layers]
         )
         # Li et al.: depth weights that add up to 1.
-        weights = exit_loss_weights(self.exit_layers, loss_weighting, depth_total=1.0)
+        weights = exit_loss_weights(self._exit_layers, loss_weighting, depth_total=1.0)
         self.register_buffer("_loss_weights", torch.tensor(weights), persistent=False)
-        self.register_buffer("_temperatures", torch.ones(self.num_exits), persistent=False)
-        self.temperatures = temperatures if temperatures is not None else [1.0] * self.num_exits
-        self.exit_policy = exit_policy if exit_policy is not None else ConfidencePolicy()
-        if threshold is not None:
-            self.threshold = threshold
         self.window = window
         self.exit_mode = exit_mode
         self.upper_uncertainty_factor = upper_uncertainty_factor
-        # Set by offline analysis to compute every exit's head even without tags.
-        self.run_all_exit_heads = False
         # Set by the sledgehammer_self_sampling trainer callback during self-sampling fine-tuning.
         self.self_sampling: Optional[SelfSampling] = None
         self._cost = TaggingInferenceCost(
             hidden, self._encoder.intermediate_size, self._num_labels, has_pooler=False, mean_pooling=False
         )
-        self._metrics = TaggingMetrics(vocab, label_namespace, self.exit_layers)
-        self._exit_statistics = ExitStatistics(self.exit_layers, full_layers=self._encoder.num_layers)
+        self._metrics = TaggingMetrics(vocab, label_namespace, self._exit_layers)
         (initializer or InitializerApplicator())(self._exit_classifiers)
         if initial_archive is not None and load_weights:
             load_initial_archive(self, initial_archive)
@@ -218,6 +195,7 @@ class EarlyExitTagger(Model):
         tokens: TextFieldTensors,
         tags: Optional[torch.LongTensor] = None,
         metadata: Optional[List[Dict[str, Any]]] = None,
+        threshold: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         """
         # Parameters
@@ -228,6 +206,9 @@ class EarlyExitTagger(Model):
             Gold tag indices, `(batch, words)`.
         metadata : `List[Dict[str, Any]]`, optional (default = `None`)
             The readers' metadata; its `"words"` are passed to the output.
+        threshold : `torch.Tensor`, optional (default = `None`)
+            One threshold per sentence, `(batch,)`, in place of the model's `threshold` (the predictor adds one to
+            each instance whose input holds `"threshold"`), so that sentences with different thresholds share a batch.
 
         # Returns
 
@@ -238,11 +219,14 @@ class EarlyExitTagger(Model):
         when metadata is given, and `loss` when tags are given.
         """
         inputs, state, first_piece, word_mask = self.embed_words(tokens)
-        early_exit = not self.training and self.threshold < 1.0
+        row_thresholds = self.row_thresholds(threshold, word_mask.shape[0])
+        early_exit = self.exits_early(row_thresholds)
         planned = self.training and self.self_sampling is not None
         flops = None
         if early_exit:
-            exit_logits, exit_index, flops = run_with_early_exit(self, state, first_piece, inputs["offsets"], word_mask)
+            exit_logits, exit_index, flops = run_with_early_exit(
+                self, state, first_piece, inputs["offsets"], word_mask, row_thresholds
+            )
         elif planned:
             exit_index = self.self_sampling.exit_plan(self, metadata, word_mask)  # type: ignore
             exit_logits, _ = run_with_exit_plan(self, state, first_piece, inputs["offsets"], word_mask, exit_index)
@@ -254,12 +238,12 @@ class EarlyExitTagger(Model):
         if metadata is not None:
             output["words"] = [entry["words"] for entry in metadata]
         if not self.training:
-            update_exit_statistics(self, inputs["wordpiece_mask"].bool(), output, flops)
+            self._update_exit_statistics(inputs["wordpiece_mask"].bool(), output, flops)
         if tags is not None:
             if early_exit:
                 output["loss"] = self._cross_entropy(output["logits"], tags, word_mask)
             elif planned:
-                output["loss"] = planned_loss(self, exit_logits, exit_index, tags, word_mask)
+                output["loss"] = planned_loss(self._loss_weights, exit_logits, exit_index, tags, word_mask)
             else:
                 losses = torch.stack([self._cross_entropy(exit_logits[:, :, k], tags, word_mask)
                                       for k in range(self.num_exits)])
@@ -281,7 +265,7 @@ class EarlyExitTagger(Model):
         exit_index = torch.where(word_mask, exit_index, torch.full_like(exit_index, self.num_exits - 1))
         exit_logits, flops = run_with_exit_plan(self, state, first_piece, inputs["offsets"], word_mask, exit_index)
         output = self._answer(exit_logits, exit_index, word_mask)
-        update_exit_statistics(self, inputs["wordpiece_mask"].bool(), output, flops)
+        self._update_exit_statistics(inputs["wordpiece_mask"].bool(), output, flops)
         if tags is not None:
             self._metrics.answer(output["logits"], tags, word_mask)
         return output
@@ -320,7 +304,7 @@ class EarlyExitTagger(Model):
         logits = exit_logits.gather(2, index).squeeze(2) / self._temperatures[exit_index].unsqueeze(-1)
         logits = logits.masked_fill(~mask.unsqueeze(-1), 0.0)
         probs = torch.softmax(logits, dim=-1)
-        layers = torch.tensor(self.exit_layers, device=exit_index.device)[exit_index]
+        layers = torch.tensor(self._exit_layers, device=exit_index.device)[exit_index]
         return {
             "logits": logits,
             "probs": probs,
@@ -337,6 +321,21 @@ class EarlyExitTagger(Model):
     def _cross_entropy(logits: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Cross-entropy averaged over the real words of the batch."""
         return torch.nn.functional.cross_entropy(logits[mask], tags[mask].long())
+
+    def _update_exit_statistics(
+        self, piece_mask: torch.Tensor, output: Dict[str, Any], flops: Optional[torch.Tensor]
+    ) -> None:
+        """Exit statistics per word; each sentence's FLOPs (every layer's when `flops` is None) spread over its words."""
+        cost = self._cost
+        lengths = piece_mask.sum(dim=1)
+        mask = output["mask"]
+        words = mask.sum(dim=1)
+        full = (cost.embedding_flops(lengths) + self._encoder.num_layers * cost.layer_flops(lengths)
+                + cost.word_head_flops(words))
+        flops = full if flops is None else flops
+        per_word = (flops / words.clamp(min=1))[:, None].expand_as(mask)[mask]
+        full_per_word = (full / words.clamp(min=1))[:, None].expand_as(mask)[mask]
+        self._exit_statistics(output["exit_index"][mask], output["layers_run"][mask], per_word, full_per_word)
 
     # ---- output and metrics -------------------------------------------------------------------------
 
@@ -359,23 +358,6 @@ class EarlyExitTagger(Model):
     # ---- loading ------------------------------------------------------------------------------------
 
     @classmethod
-    def _load(
-        cls,
-        config: Params,
-        serialization_dir: Union[str, PathLike],
-        weights_file: Optional[Union[str, PathLike]] = None,
-        cuda_device: int = -1,
-    ) -> "Model":
-        """
-        Loads a trained model. The top-level config keys in `RUNTIME_KEYS` (as given by
-        `--overrides '{"threshold": 0.9, "window": 5, "exit_mode": "token"}'`) are moved into the model's
-        parameters, and the encoder is built without reading its pretrained weights (nor `initial_archive`'s).
-        """
-        config = config.duplicate()
-        model_params = config.params["model"]
-        for key in RUNTIME_KEYS:
-            if key in config.params:
-                model_params[key] = config.params.pop(key)
-        model_params["load_weights"] = False
+    def _loading_parameters(cls, model_params: Dict[str, Any]) -> None:
+        """A trained tagger is built from its archive's weights, never from its `initial_archive`."""
         model_params.pop("initial_archive", None)
-        return super()._load(config, serialization_dir, weights_file, cuda_device)

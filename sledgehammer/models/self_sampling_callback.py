@@ -85,10 +85,10 @@ class SelfSamplingCallback(TrainerCallback):
             raise ConfigurationError(
                 f"the sledgehammer_self_sampling callback needs a sledgehammer_tagger model, got {type(model).__name__}"
             )
-        if not model._encoder.supports_token_halting():
+        if not model.encoder.supports_token_halting():
             raise ConfigurationError(
                 f"self-sampling trains token-level exit, which needs a BERT-layout encoder; this one is a "
-                f"{model._encoder.family!r} model"
+                f"{model.encoder.family!r} model"
             )
         rank = getattr(trainer, "_rank", 0)
         name = CACHE_NAME if not getattr(trainer, "_distributed", False) else f"worker{rank}_{CACHE_NAME}"

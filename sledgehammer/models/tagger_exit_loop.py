@@ -4,20 +4,25 @@ The layer loops of `EarlyExitTagger`: every layer for every word (training, thre
 when all their words have answered, and token-level exit along halting exits given in advance (self-sampling
 fine-tuning, `run_with_exit_plan`).
 """
-from typing import TYPE_CHECKING, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 
-from sledgehammer.modules.exit_policies import calibrated_probs
 from sledgehammer.modules.layerwise_transformer import EncoderState
-from sledgehammer.modules.token_halting import exit_thresholds, halting_step, piece_owners, running_pieces
+from sledgehammer.modules.token_halting import (
+    exit_thresholds,
+    halting_step,
+    piece_owners,
+    row_exit_thresholds,
+    running_pieces,
+)
 
-if TYPE_CHECKING:
-    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
+# An `EarlyExitTagger`, read through its public API only (not imported here: the tagger imports this module).
+Tagger = Any
 
 
 def run_every_layer(
-    model: "EarlyExitTagger", state: EncoderState, first_piece: torch.Tensor, all_heads: bool
+    model: Tagger, state: EncoderState, first_piece: torch.Tensor, all_heads: bool
 ) -> torch.Tensor:
     """
     Runs every layer for every word and returns the raw exit logits `(batch, words, exits, labels)`; with
@@ -26,28 +31,30 @@ def run_every_layer(
     rows, words = first_piece.shape
     exits = dict(zip(model.exit_layers, range(model.num_exits)))
     columns = []
-    for layer in range(model._encoder.num_layers):
-        state = model._encoder.run_layer(layer, state)
+    for layer in range(model.num_encoder_layers):
+        state = model.encoder.run_layer(layer, state)
         k = exits.get(layer)
         if k is None:
             continue
         if all_heads or k == model.num_exits - 1:
             columns.append(model.exit_head(k, model.word_vectors(state.hidden, first_piece)))
         else:
-            columns.append(torch.full((rows, words, model._num_labels), float("nan"), device=first_piece.device))
+            columns.append(torch.full((rows, words, model.num_labels), float("nan"), device=first_piece.device))
     return torch.stack(columns, dim=2)
 
 
 def run_with_early_exit(
-    model: "EarlyExitTagger",
+    model: Tagger,
     state: EncoderState,
     first_piece: torch.Tensor,
     offsets: torch.Tensor,
     word_mask: torch.Tensor,
+    row_thresholds: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """
     Runs `model`'s encoder layer by layer from the embedded `state` of a batch, deciding at each exit which
-    words answer (see `EarlyExitTagger`).
+    words answer (see `EarlyExitTagger`), with the model's threshold or one threshold per sentence
+    (`row_thresholds` `(batch,)`).
 
     # Returns
 
@@ -56,11 +63,11 @@ def run_with_early_exit(
     FLOPs of each sentence `(batch,)` (`TaggingInferenceCost`: embeddings, layers with keys and values for
     every piece and the rest for the running pieces, and one head per exit for each word still running there).
     """
-    encoder, cost, policy = model._encoder, model._cost, model.exit_policy
+    encoder, cost, policy = model.encoder, model.cost, model.exit_policy
     num_exits, token_mode = model.num_exits, model.exit_mode == "token"
     batch, num_words = word_mask.shape
     device = word_mask.device
-    exit_logits = torch.full((batch, num_words, num_exits, model._num_labels), float("nan"), device=device)
+    exit_logits = torch.full((batch, num_words, num_exits, model.num_labels), float("nan"), device=device)
     exit_index = torch.full((batch, num_words), num_exits - 1, dtype=torch.long, device=device)
     # Per row still in the batch: calibrated probabilities of each word at the exits so far (what the policy
     # reads), which words have halted (padding counts as halted), and which word owns each piece.
@@ -70,9 +77,14 @@ def run_with_early_exit(
     lengths = state.mask.sum(dim=1)
     flops = cost.embedding_flops(lengths)
     rows = torch.arange(batch, device=device)
-    thresholds = exit_thresholds(
-        model.threshold, model.exit_layers, encoder.num_layers, model.upper_uncertainty_factor
-    )
+    if row_thresholds is None:
+        thresholds = exit_thresholds(
+            model.threshold, model.exit_layers, encoder.num_layers, model.upper_uncertainty_factor
+        )
+    else:
+        per_row = row_exit_thresholds(
+            row_thresholds, model.exit_layers, encoder.num_layers, model.upper_uncertainty_factor
+        )
     exits = dict(zip(model.exit_layers, range(num_exits)))
     for layer in range(encoder.num_layers):
         running = running_pieces(owners, state.mask, halted)
@@ -90,10 +102,11 @@ def run_with_early_exit(
         flops.index_add_(0, rows, cost.word_head_flops((~halted).sum(dim=1)))
         if k == num_exits - 1:
             break
-        history[row, word, k] = calibrated_probs(logits, model._temperatures[k])
+        history[row, word, k] = model.calibrated_probs(logits, k)
         scores = torch.ones(halted.shape, device=device)
         scores[row, word] = policy.score(history[row, word, : k + 1], num_exits).float()
-        now_halted = halting_step(scores, thresholds[k], halted, word_mask[rows], model.window, model.exit_mode)
+        threshold = thresholds[k] if row_thresholds is None else per_row[rows, k]
+        now_halted = halting_step(scores, threshold, halted, word_mask[rows], model.window, model.exit_mode)
         new_row, new_word = (now_halted & ~halted).nonzero(as_tuple=True)
         exit_index[rows[new_row], new_word] = k
         halted = now_halted
@@ -112,7 +125,7 @@ def run_with_early_exit(
 
 
 def run_with_exit_plan(
-    model: "EarlyExitTagger",
+    model: Tagger,
     state: EncoderState,
     first_piece: torch.Tensor,
     offsets: torch.Tensor,
@@ -136,10 +149,10 @@ def run_with_exit_plan(
     estimated FLOPs of each sentence `(batch,)` as token-level early exit would spend them (a sentence whose
     words have all halted costs nothing more, as if it had left the batch).
     """
-    encoder, cost, num_exits = model._encoder, model._cost, model.num_exits
+    encoder, cost, num_exits = model.encoder, model.cost, model.num_exits
     batch, num_words = word_mask.shape
     exit_logits = torch.full(
-        (batch, num_words, num_exits, model._num_labels), float("nan"), device=word_mask.device
+        (batch, num_words, num_exits, model.num_labels), float("nan"), device=word_mask.device
     )
     layers = torch.tensor(model.exit_layers, device=word_mask.device)
     # The layer after which each word halts; padding never runs.
@@ -167,11 +180,11 @@ def run_with_exit_plan(
     return exit_logits, flops
 
 
-def run_to_exit(model: "EarlyExitTagger", state: EncoderState, first_piece: torch.Tensor, k: int) -> torch.Tensor:
+def run_to_exit(model: Tagger, state: EncoderState, first_piece: torch.Tensor, k: int) -> torch.Tensor:
     """
     Raw logits `(batch, words, labels)` of exit `k` alone, every word running every layer up to its layer: the
     model truncated there ("static" exit), as a smaller model trained this way would run.
     """
     for layer in range(model.exit_layers[k] + 1):
-        state = model._encoder.run_layer(layer, state)
+        state = model.encoder.run_layer(layer, state)
     return model.exit_head(k, model.word_vectors(state.hidden, first_piece))

@@ -4,12 +4,10 @@ fine-tuning: the new model must have the archive's encoder, exits and tags, and 
 """
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Dict
+from typing import Any, Dict
 
 from allennlp.common.checks import ConfigurationError
-
-if TYPE_CHECKING:
-    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
+from allennlp.models import Model
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +15,7 @@ logger = logging.getLogger(__name__)
 _IGNORED_CONFIG_KEYS = {"_name_or_path", "transformers_version", "architectures"}
 
 
-def load_initial_archive(model: "EarlyExitTagger", archive_file: str) -> None:
+def load_initial_archive(model: Model, archive_file: str) -> None:
     """
     Copies the weights of the `sledgehammer_tagger` in `archive_file` into `model`, after checking that both have
     the same encoder (its Hugging Face config), the same exit layers and the same tags in the same order; a
@@ -26,12 +24,10 @@ def load_initial_archive(model: "EarlyExitTagger", archive_file: str) -> None:
     """
     from allennlp.models.archival import load_archive  # here to avoid a circular import
 
-    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
-
     if not os.path.isfile(archive_file):
         raise ConfigurationError(f"initial_archive {archive_file!r} is not a file: expected a trained model.tar.gz")
     initial = load_archive(archive_file).model
-    if not isinstance(initial, EarlyExitTagger):
+    if not isinstance(initial, type(model)):
         raise ConfigurationError(
             f"initial_archive {archive_file!r} holds a {type(initial).__name__}; expected a sledgehammer_tagger"
         )
@@ -40,20 +36,20 @@ def load_initial_archive(model: "EarlyExitTagger", archive_file: str) -> None:
             f"initial_archive {archive_file!r} has exits on layers {initial.exit_layers}, this model on "
             f"{model.exit_layers}: give the model the archive's exit_layers"
         )
-    namespace = model._label_namespace
+    namespace = model.label_namespace
     tags = model.vocab.get_index_to_token_vocabulary(namespace)
-    initial_tags = initial.vocab.get_index_to_token_vocabulary(initial._label_namespace)
+    initial_tags = initial.vocab.get_index_to_token_vocabulary(initial.label_namespace)
     if tags != initial_tags:
         raise ConfigurationError(
             f"initial_archive {archive_file!r} has the tags {_listed(initial_tags)}, this model's vocabulary "
             f"{_listed(tags)}: read the vocabulary from the archive (\"vocabulary\": {{\"type\": \"from_files\", "
             f"\"directory\": <the archive>}})"
         )
-    differences = _config_differences(initial._encoder.model.config.to_dict(), model._encoder.model.config.to_dict())
+    differences = _config_differences(initial.encoder.model.config.to_dict(), model.encoder.model.config.to_dict())
     if differences:
         raise ConfigurationError(
             f"initial_archive {archive_file!r} was trained on another encoder than this model's "
-            f"{model._encoder.model.config._name_or_path!r} (config entries {', '.join(differences)} differ): set "
+            f"{model.encoder.model.config.name_or_path!r} (config entries {', '.join(differences)} differ): set "
             f"transformer_model (TRANSFORMER_MODEL) to the stage-1 encoder"
         )
     try:

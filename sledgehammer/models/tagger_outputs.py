@@ -1,15 +1,11 @@
 """
-What `EarlyExitTagger` reports besides its answers: per-word lists for people, per-word exit statistics, and a
-clear error for gold tags it does not know (this module registers nothing).
+What `EarlyExitTagger` reports besides its answers: per-word lists for people, and a clear error for gold tags
+it does not know (this module registers nothing).
 """
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import Any, Dict, List
 
-import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance, Vocabulary
-
-if TYPE_CHECKING:
-    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
 
 
 def human_readable(vocab: Vocabulary, namespace: str, output_dict: Dict[str, Any]) -> Dict[str, Any]:
@@ -25,22 +21,6 @@ def human_readable(vocab: Vocabulary, namespace: str, output_dict: Dict[str, Any
         exit_layers.append(row_layers[:length])
     output_dict.update(tags=tags, confidences=confidences, exit_layers=exit_layers)
     return output_dict
-
-
-def update_exit_statistics(
-    model: "EarlyExitTagger", piece_mask: torch.Tensor, output: Dict[str, Any], flops: Optional[torch.Tensor]
-) -> None:
-    """Exit statistics per word; each sentence's FLOPs (every layer's when `flops` is None) spread over its words."""
-    cost = model._cost
-    lengths = piece_mask.sum(dim=1)
-    mask = output["mask"]
-    words = mask.sum(dim=1)
-    full = (cost.embedding_flops(lengths) + model._encoder.num_layers * cost.layer_flops(lengths)
-            + cost.word_head_flops(words))
-    flops = full if flops is None else flops
-    per_word = (flops / words.clamp(min=1))[:, None].expand_as(mask)[mask]
-    full_per_word = (full / words.clamp(min=1))[:, None].expand_as(mask)[mask]
-    model._exit_statistics(output["exit_index"][mask], output["layers_run"][mask], per_word, full_per_word)
 
 
 def check_known_tags(vocab: Vocabulary, namespace: str, instances: List[Instance]) -> None:

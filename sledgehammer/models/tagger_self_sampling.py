@@ -6,17 +6,13 @@ at each exit. The stage-1 scores it replays are cached by the `sledgehammer_self
 """
 import json
 import random
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
 
-from sledgehammer.models.tagger_exit_loop import run_every_layer
-from sledgehammer.modules.exit_policies import calibrated_probs
+from sledgehammer.models.tagger_exit_loop import Tagger, run_every_layer
 from sledgehammer.modules.token_halting import check_window, exit_thresholds, replay_halting
-
-if TYPE_CHECKING:
-    from sledgehammer.models.early_exit_tagger import EarlyExitTagger
 
 # (metadata "source", "chunk", words): one training instance.
 CacheKey = Tuple[Optional[str], Optional[int], Tuple[str, ...]]
@@ -34,7 +30,7 @@ def cache_key(metadata: Dict[str, Any]) -> CacheKey:
     return metadata.get("source"), metadata.get("chunk"), tuple(metadata["words"])
 
 
-def stage_one_scores(model: "EarlyExitTagger", tokens: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
+def stage_one_scores(model: Tagger, tokens: Dict[str, Dict[str, torch.Tensor]]) -> torch.Tensor:
     """
     Every exit's policy score for every word, `(batch, words, exits)`: the model's `exit_policy` on its
     calibrated probabilities (its `temperatures`), as its early-exit loop computes them; the last exit's column
@@ -43,12 +39,12 @@ def stage_one_scores(model: "EarlyExitTagger", tokens: Dict[str, Dict[str, torch
     inputs, state, first_piece, _ = model.embed_words(tokens)
     exit_logits = run_every_layer(model, state, first_piece, all_heads=True)
     rows, words, exits, labels = exit_logits.shape
-    probs = calibrated_probs(exit_logits.reshape(-1, exits, labels), model._temperatures)
+    probs = model.calibrated_probs(exit_logits.reshape(-1, exits, labels))
     return model.exit_policy.exit_scores(probs).reshape(rows, words, exits)
 
 
 def planned_loss(
-    model: "EarlyExitTagger",
+    loss_weights: torch.Tensor,
     exit_logits: torch.Tensor,
     exit_index: torch.Tensor,
     tags: torch.Tensor,
@@ -56,15 +52,15 @@ def planned_loss(
 ) -> torch.Tensor:
     """
     `sum_k weight_k * CE_k`, where `CE_k` is exit `k`'s cross-entropy averaged over the words still running at
-    exit `k` (real words whose `exit_index` is `k` or above) and `weight_k` the model's loss weights; an exit
+    exit `k` (real words whose `exit_index` is `k` or above) and `weight_k` the model's `loss_weights` `(exits,)`; an exit
     no word reaches adds nothing. With no word halting early this is the stage-1 loss.
     """
     loss = exit_logits.new_zeros(())
-    for k in range(model.num_exits):
+    for k in range(exit_logits.shape[2]):
         running = word_mask & (exit_index >= k)
         if running.any():
             cross_entropy = torch.nn.functional.cross_entropy(exit_logits[:, :, k][running], tags[running].long())
-            loss = loss + model._loss_weights[k] * cross_entropy
+            loss = loss + loss_weights[k] * cross_entropy
     return loss
 
 
@@ -136,7 +132,7 @@ class SelfSampling:
         return settings
 
     def exit_plan(
-        self, model: "EarlyExitTagger", metadata: Optional[List[Dict[str, Any]]], word_mask: torch.Tensor
+        self, model: Tagger, metadata: Optional[List[Dict[str, Any]]], word_mask: torch.Tensor
     ) -> torch.Tensor:
         """
         The exit each word of a training batch halts at, `(batch, words)` (the last exit for padding): the
@@ -159,7 +155,7 @@ class SelfSampling:
                 )
             scores[row, :length] = cached
         exit_index = torch.full_like(word_mask, model.num_exits - 1, dtype=torch.long)
-        num_layers = model._encoder.num_layers
+        num_layers = model.num_encoder_layers
         for row, setting in enumerate(self.settings(keys)):
             if setting is None:
                 continue

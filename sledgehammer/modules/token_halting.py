@@ -15,7 +15,7 @@ replays the rule on a stage-1 model's cached scores), so both decide alike.
 Word pieces follow their word (`piece_owners`, `running_pieces`): the pieces of a halted word stop running
 with it; special tokens ([CLS], [SEP], ...) belong to no word and run as long as their sentence does.
 """
-from typing import List
+from typing import List, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -51,11 +51,30 @@ def exit_thresholds(
     return [upper if layer >= half and threshold < 1.0 else threshold for layer in exit_layers]
 
 
-def certain_words(scores: torch.Tensor, threshold: float, halted: torch.Tensor) -> torch.Tensor:
+def row_exit_thresholds(
+    thresholds: torch.Tensor, exit_layers: List[int], num_layers: int, upper_uncertainty_factor: float = 1.0
+) -> torch.Tensor:
+    """
+    `exit_thresholds` for one threshold per row: `(rows, exits)` from `(rows,)` thresholds, the same rule.
+    """
+    half = num_layers // 2
+    upper = (1.0 - upper_uncertainty_factor * (1.0 - thresholds)).clamp(0.0, 1.0)
+    upper = torch.where(thresholds < 1.0, upper, thresholds)
+    columns = [upper if layer >= half else thresholds for layer in exit_layers]
+    return torch.stack(columns, dim=1)
+
+
+def certain_words(
+    scores: torch.Tensor, threshold: Union[float, torch.Tensor], halted: torch.Tensor
+) -> torch.Tensor:
     """
     `(rows, words)` bool: the words whose `scores` reach `threshold`, and every word in `halted` (words that
-    halted earlier, and padding). Below the last exit nothing is certain at threshold 1.0.
+    halted earlier, and padding). Below the last exit nothing is certain at threshold 1.0. `threshold` is one
+    number, or one per row `(rows,)`.
     """
+    if isinstance(threshold, torch.Tensor):
+        column = threshold[:, None]
+        return ((scores >= column) & (column < 1.0)) | halted
     if threshold >= 1.0:
         return halted.clone()
     return (scores >= threshold) | halted
@@ -82,12 +101,17 @@ def window_halting(certain: torch.Tensor, mask: torch.Tensor, window: int) -> to
 
 
 def halting_step(
-    scores: torch.Tensor, threshold: float, halted: torch.Tensor, mask: torch.Tensor, window: int, exit_mode: str
+    scores: torch.Tensor,
+    threshold: Union[float, torch.Tensor],
+    halted: torch.Tensor,
+    mask: torch.Tensor,
+    window: int,
+    exit_mode: str,
 ) -> torch.Tensor:
     """
     One exit's decision: `(rows, words)` bool, the words halted after this exit (those in `halted` included),
-    from the words' `scores` `(rows, words)` at the exit and its `threshold`. `halted` holds the words halted at
-    earlier exits and the padding (`~mask`). `exit_mode` `"token"` applies `window_halting` with `window`,
+    from the words' `scores` `(rows, words)` at the exit and its `threshold` (one number, or one per row).
+    `halted` holds the words halted at earlier exits and the padding (`~mask`). `exit_mode` `"token"` applies `window_halting` with `window`,
     `"sentence"` applies `sentence_halting`.
     """
     certain = certain_words(scores, threshold, halted)

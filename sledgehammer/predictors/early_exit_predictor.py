@@ -7,7 +7,7 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
-from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor
+from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor, row_threshold
 
 # Accepted input field names, single texts and pairs; a reader's own configured names are tried first.
 TEXT_FIELDS = ("sentence", "text")
@@ -26,7 +26,8 @@ class EarlyExitPredictor(SelectedOutputsPredictor):
     `{"premise": "...", "hypothesis": "..."}` (or `sentence1`/`sentence2`) for pairs, or use the field names the
     archive's dataset reader was configured with. Each output line holds `label`, `probs` (calibrated, of the
     answering exit), `confidence`, `exit_layer` (encoder layer, 0-based), `exit_index` (0-based among exits),
-    `layers_run` and `exit_probs` (calibrated probabilities of every exit the input reached).
+    `layers_run` and `exit_probs` (calibrated probabilities of every exit the input reached). An input may carry
+    its own `"threshold"` (a number in [0, 1]); inputs with different thresholds share a batch.
 
     Registered as a `Predictor` with name "sledgehammer_classifier".
 
@@ -78,6 +79,7 @@ class EarlyExitPredictor(SelectedOutputsPredictor):
                 f'expected a JSON object such as {{"sentence": "..."}}, found a JSON {type(record).__name__}'
             )
         self._fields(record, where=None)
+        row_threshold(record)
         return record
 
     def predict(self, sentence: str, text_pair: Optional[str] = None) -> JsonDict:

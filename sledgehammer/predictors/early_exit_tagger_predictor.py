@@ -7,7 +7,7 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
-from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor
+from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor, row_threshold
 
 # What each output line carries, in this order.
 OUTPUT_KEYS = ("words", "tags", "confidences", "exit_layers")
@@ -22,7 +22,8 @@ class EarlyExitTaggerPredictor(SelectedOutputsPredictor):
     Input lines are `{"tokens": ["EU", "rejects", ...]}` (the words as a list) or `{"sentence": "EU rejects
     German call"}` (split on whitespace). Each output line holds, one entry per input word, `words`, `tags`,
     `confidences` (the largest calibrated probability at the word's answering exit) and `exit_layers` (the
-    encoder layer, 0-based, that answered for the word). With `--use-dataset-reader`, gold tags unknown to the
+    encoder layer, 0-based, that answered for the word). An input may carry its own `"threshold"` (a number in
+    [0, 1]); inputs with different thresholds share a batch. With `--use-dataset-reader`, gold tags unknown to the
     model are an error naming the tag.
 
     Registered as a `Predictor` with name "sledgehammer_tagger".
@@ -73,6 +74,7 @@ class EarlyExitTaggerPredictor(SelectedOutputsPredictor):
         if not isinstance(record, dict):
             raise ConfigurationError(f"expected a JSON object such as {EXAMPLE}, found a JSON {type(record).__name__}")
         self._words(record)
+        row_threshold(record)
         return record
 
     def predict(self, sentence: str) -> JsonDict:

@@ -3,7 +3,7 @@ The base class of exit policies: the decision "may this row answer at this exit?
 layer-by-layer loop (online, one exit at a time) and the offline analysis (`tradeoff`, `calibrate`), so both
 decide exactly alike.
 """
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from allennlp.common import Registrable
@@ -78,11 +78,16 @@ class ExitPolicy(Registrable):
         """
         raise NotImplementedError
 
-    def should_exit(self, exit_probs: torch.Tensor, num_exits: int) -> torch.Tensor:
+    def should_exit(
+        self, exit_probs: torch.Tensor, num_exits: int, threshold: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """
         The `(rows,)` bool decision to answer at exit `k = exit_probs.shape[1] - 1`: `score >= threshold`,
-        never at threshold 1.0 (even where a score rounds to exactly 1.0).
+        never at threshold 1.0 (even where a score rounds to exactly 1.0). `threshold`, when given, holds one
+        threshold per row `(rows,)` in place of the policy's own (rows with different thresholds in one batch).
         """
+        if threshold is not None:
+            return (self.score(exit_probs, num_exits) >= threshold) & (threshold < 1.0)
         if self._threshold >= 1.0:
             return torch.zeros(exit_probs.shape[0], dtype=torch.bool, device=exit_probs.device)
         return self.score(exit_probs, num_exits) >= self._threshold
