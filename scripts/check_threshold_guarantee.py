@@ -66,7 +66,7 @@ def main() -> int:
         policy = calibrated["policy"]
         held_out = ExitOutputs(outputs.exit_logits[evaluation], outputs.labels[evaluation], outputs.lengths[evaluation])
         rows = compute_tradeoff(held_out, [policy.threshold], calibrated["temperatures"], model.exit_layers,
-                                model._cost, full_layers=model._encoder.num_layers, policies=[policy])
+                                model.cost, full_layers=model.num_encoder_layers, policies=[policy])
         row = next(row for row in rows if row["kind"] == THRESHOLD)
         full = next(row for row in rows if row["kind"] == "full")
         results.append({

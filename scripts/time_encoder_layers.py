@@ -39,7 +39,7 @@ def main() -> None:
     def finished(module, inputs, output):
         in_layers[0] += time.perf_counter() - module.started
 
-    for layer in model._encoder.layers:
+    for layer in model.encoder.layers:
         layer.register_forward_pre_hook(started)
         layer.register_forward_hook(finished)
     variants = [("plain", None), ("threshold=1.0", 1.0), ("threshold=0.9", 0.9)]

@@ -288,7 +288,7 @@ def _make_parent_folder(path: str, option: str) -> None:
 def _relative_flops(model, outputs: ExitOutputs, temperatures: List[float], policy: ExitPolicy) -> float:
     """The policy's relative FLOPs at its threshold on every row of `outputs` (the trade-off's cost model)."""
     rows = compute_tradeoff(
-        outputs, [policy.threshold], temperatures, model.exit_layers, model._cost,
-        full_layers=model._encoder.num_layers, policies=[policy],
+        outputs, [policy.threshold], temperatures, model.exit_layers, model.cost,
+        full_layers=model.num_encoder_layers, policies=[policy],
     )
     return next(row["relative_flops"] for row in rows if row["kind"] == THRESHOLD)

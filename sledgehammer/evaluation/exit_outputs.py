@@ -79,15 +79,13 @@ def collect_exit_outputs(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     loader = SimpleDataLoader(instances, batch_size, vocab=model.vocab)
-    threshold, was_training, all_heads = model.threshold, model.training, model.run_all_exit_heads
+    was_training = model.training
     all_logits: List[torch.Tensor] = []
     all_labels: List[torch.Tensor] = []
     all_lengths: List[torch.Tensor] = []
     model.eval()
-    model.threshold = 1.0
-    model.run_all_exit_heads = True
     try:
-        with torch.no_grad():
+        with torch.no_grad(), model.settings(threshold=1.0, all_heads=True):
             for batch in Tqdm.tqdm(loader, desc="running every exit"):
                 batch = move_to_device(batch, cuda_device)
                 output = model(**batch)
@@ -104,11 +102,9 @@ def collect_exit_outputs(
                 if labels is not None:
                     all_labels.append(labels.detach().long().cpu())
     finally:
-        model.threshold = threshold
-        model.run_all_exit_heads = all_heads
         model.train(was_training)
     if not all_logits:
-        num_labels = model.vocab.get_vocab_size(model._label_namespace)
+        num_labels = model.num_labels
         empty = torch.zeros(0, dtype=torch.long)
         return ExitOutputs(torch.zeros(0, model.num_exits, num_labels), empty, empty.clone())
     if all_labels and len(all_labels) != len(all_logits):

@@ -17,9 +17,9 @@ Quality is the model's main metric (span F1 for span tags, else accuracy, see `T
 model's own FLOPs estimates per word (`ExitStatistics`, `TaggingInferenceCost`: keys and values for every piece,
 the rest for running pieces), relative to the full model on the same sentences.
 """
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence
 
 import torch
 from allennlp.common.tqdm import Tqdm
@@ -61,12 +61,11 @@ class TaggerSetting:
         """The curve a row belongs to: `"token:window=5"`, `"sentence"`, `"static"`, ..."""
         return f"token:window={self.window}" if self.kind == TOKEN else self.kind
 
-    def apply(self, model: EarlyExitTagger) -> None:
-        """Sets the model's runtime knobs for a sentence- or token-level row (nothing for the others)."""
+    def settings(self, model: EarlyExitTagger) -> ContextManager[Any]:
+        """The model's runtime knobs for a sentence- or token-level row (nothing for the others), as a block."""
         if self.kind in (SENTENCE, TOKEN):
-            model.exit_mode = self.kind
-            model.window = self.window
-            model.threshold = self.threshold
+            return model.settings(exit_mode=self.kind, window=self.window, threshold=self.threshold)
+        return nullcontext()
 
 
 def tagger_settings(thresholds: Sequence[float], windows: Sequence[int], num_exits: int) -> List[TaggerSetting]:
@@ -103,15 +102,11 @@ def run_every_exit(model: EarlyExitTagger, batches: List[Dict[str, Any]]) -> Eve
     """Runs every layer and exit for every word of `batches` (with `tags`), with the model's metrics reset first."""
     model.get_metrics(reset=True)
     exit_tags, piece_lengths = [], []
-    threshold, all_heads = model.threshold, model.run_all_exit_heads
-    model.threshold, model.run_all_exit_heads = 1.0, True
-    try:
+    with model.settings(threshold=1.0, all_heads=True):
         for batch in Tqdm.tqdm(batches, desc="running every exit"):
             output = model(tokens=batch["tokens"], tags=batch["tags"])
             exit_tags.append(output["exit_logits"].argmax(dim=-1))
             piece_lengths.append(batch["tokens"]["tokens"]["wordpiece_mask"].sum(dim=1))
-    finally:
-        model.threshold, model.run_all_exit_heads = threshold, all_heads
     return EveryExitPass(exit_tags, piece_lengths, model.get_metrics(reset=True))
 
 
@@ -127,7 +122,7 @@ def evaluate_tagger_settings(
     words whose answer equals the last exit's in the every-exit pass) and `exit_fractions` (share of words
     answering at each exit).
     """
-    main_key = model._metrics.main_key
+    main_key = model.main_metric
     with settings_restored(model), torch.no_grad():
         every = run_every_exit(model, batches)
         last_tags = [tags[:, :, -1] for tags in every.exit_tags]
@@ -144,16 +139,15 @@ def evaluate_tagger_settings(
 @contextmanager
 def settings_restored(model: EarlyExitTagger) -> Iterator[None]:
     """
-    Puts the model in evaluation mode for the block (whose settings may `apply` their knobs), then restores its
-    threshold, exit mode, window and training mode and resets its metrics, also on errors.
+    Puts the model in evaluation mode for the block, then restores its settings (`model.settings()`) and
+    training mode and resets its metrics, also on errors.
     """
-    knobs = (model.threshold, model.exit_mode, model.window)
     was_training = model.training
     model.eval()
     try:
-        yield
+        with model.settings():
+            yield
     finally:
-        model.threshold, model.exit_mode, model.window = knobs
         model.train(was_training)
         model.get_metrics(reset=True)
 
@@ -168,14 +162,14 @@ def _run_row(
     main_key: str,
 ) -> Dict[str, Any]:
     model.get_metrics(reset=True)
-    setting.apply(model)
     agreeing = 0
-    for number, batch in enumerate(batches):
-        if setting.kind == ORACLE_CONSISTENCY:
-            output = model.forward_with_exit_plan(batch["tokens"], every.oracle_exits(number), tags=batch["tags"])
-        else:
-            output = model(tokens=batch["tokens"], tags=batch["tags"])
-        agreeing += int(((output["tags"] == last_tags[number]) & masks[number]).sum())
+    with setting.settings(model):
+        for number, batch in enumerate(batches):
+            if setting.kind == ORACLE_CONSISTENCY:
+                output = model.forward_with_exit_plan(batch["tokens"], every.oracle_exits(number), tags=batch["tags"])
+            else:
+                output = model(tokens=batch["tokens"], tags=batch["tags"])
+            agreeing += int(((output["tags"] == last_tags[number]) & masks[number]).sum())
     metrics = model.get_metrics(reset=True)
     words = sum(int(mask.sum()) for mask in masks)
     return _row(
@@ -190,7 +184,7 @@ def _static_row(
     """A static exit's (or the full model's) row from the every-exit pass: its quality and a truncated model's cost."""
     k = model.num_exits - 1 if setting.exit_index is None else setting.exit_index
     layer = model.exit_layers[k]
-    cost, layers = model._cost, model._encoder.num_layers
+    cost, layers = model.cost, model.num_encoder_layers
     flops = full = 0.0
     agreeing = 0
     for tags, lengths, mask in zip(every.exit_tags, every.piece_lengths, masks):

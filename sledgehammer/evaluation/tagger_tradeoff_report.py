@@ -4,6 +4,7 @@ measured speed at batch size 1 and batched, whether batched token-level exit giv
 curve's quality at 2x, 3x and 4x fewer FLOPs, and the cheapest setting of each curve within a quality budget.
 """
 import logging
+from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -57,7 +58,7 @@ def build_tagger_tradeoff_report(
     meta = dict(meta or {})
     meta.update(
         model_type="sledgehammer_tagger",
-        metric=model._metrics.main_key,
+        metric=model.main_metric,
         num_instances=len(instances),
         num_words=sum(len(instance["tags"].labels) for instance in instances),  # type: ignore[attr-defined]
         exit_layers=list(model.exit_layers),
@@ -142,16 +143,14 @@ def time_tagger_settings(
 
 
 def _timed_variant(model: EarlyExitTagger, setting: TaggerSetting) -> TimedVariant:
-    def nothing() -> None:
-        return None
-
+    settings = partial(setting.settings, model)
     if setting.kind == STATIC:
-        return TimedVariant(None, nothing, lambda batch: model.static_exit_logits(batch["tokens"], setting.exit_index))
+        return TimedVariant(None, settings, lambda batch: model.static_exit_logits(batch["tokens"], setting.exit_index))
     if setting.kind == FULL:
-        return TimedVariant(None, nothing, lambda batch: model.plain_forward_logits(batch["tokens"]))
+        return TimedVariant(None, settings, lambda batch: model.plain_forward_logits(batch["tokens"]))
     if setting.kind == ORACLE_CONSISTENCY:
-        return TimedVariant(None, nothing, lambda batch: model.forward_with_exit_plan(batch["tokens"], batch["plan"]))
-    return TimedVariant(None, lambda: setting.apply(model), lambda batch: model(tokens=batch["tokens"]))
+        return TimedVariant(None, settings, lambda batch: model.forward_with_exit_plan(batch["tokens"], batch["plan"]))
+    return TimedVariant(None, settings, lambda batch: model(tokens=batch["tokens"]))
 
 
 def quality_at_reductions(rows: Sequence[Dict[str, Any]], reductions: Sequence[float] = REDUCTIONS) -> Dict[str, Any]:

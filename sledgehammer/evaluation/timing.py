@@ -2,12 +2,13 @@
 Wall-clock seconds per instance of an early-exit classifier at several thresholds and of the plain full
 model, measured interleaved on the same batches so that load on the machine affects every variant alike.
 """
+import contextlib
 import copy
 import logging
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.tqdm import Tqdm
@@ -99,18 +100,17 @@ def measure_seconds(
         variants[name] = (other, None)
         models.append(other)
         batches[id(other)] = build_batches(other, other_instances, batch_size, cuda_device)
-    saved = [(each, each.exit_policy, each.training) for each in models]
+    saved = [(each, each.training) for each in models]
     for each in models:
         each.eval()
     try:
         timed = {
-            name: TimedVariant(id(variant[0]), partial(_prepare, variant), partial(_run, variant))
+            name: TimedVariant(id(variant[0]), partial(_settings, variant), partial(_run, variant))
             for name, variant in variants.items()
         }
         totals = time_interleaved(timed, batches, warmup_batches, cuda_device, f"timing at batch size {batch_size}")
     finally:
-        for each, policy, was_training in saved:
-            each.exit_policy = policy
+        for each, was_training in saved:
             each.train(was_training)
 
     results = {name: total / len(instances) for name, total in totals.items()}
@@ -123,12 +123,13 @@ def measure_seconds(
 @dataclass(frozen=True)
 class TimedVariant:
     """
-    One variant for `time_interleaved`: the key of the batches it runs on, an untimed `prepare()` (e.g. set a
-    threshold) and the timed `run(batch)`.
+    One variant for `time_interleaved`: the key of the batches it runs on, `settings()`, a context manager
+    entered (untimed) around each timed call, e.g. `partial(model.settings, threshold=0.9)`, which restores the
+    model's settings afterwards, and the timed `run(batch)`.
     """
 
     batches_key: Any
-    prepare: Callable[[], None]
+    settings: Callable[[], ContextManager[Any]]
     run: Callable[[Dict[str, Any]], Any]
 
 
@@ -143,7 +144,7 @@ def time_interleaved(
     """
     Total seconds of each variant over all its batches, measured interleaved: `warmup_batches` batches run
     every variant untimed, then for every batch number each variant runs once, timed with
-    `time.perf_counter` around `run` alone, the variant that runs first rotating from batch to batch to spread
+    `time.perf_counter` around `run` alone (inside its `settings()`), the variant that runs first rotating from batch to batch to spread
     drift in the machine's speed. Every key's batch list must be as long as the others. Runs without
     gradients; the caller sets evaluation mode. `on_output(name, batch_number, output)` (untimed) sees
     each timed call's result.
@@ -158,19 +159,19 @@ def time_interleaved(
     with torch.no_grad():
         for number in range(min(warmup_batches, num_batches)):
             for name in names:
-                variants[name].prepare()
-                variants[name].run(batches[variants[name].batches_key][number])
+                with variants[name].settings():
+                    variants[name].run(batches[variants[name].batches_key][number])
         synchronize()
         for number in Tqdm.tqdm(range(num_batches), desc=description):
             start = number % len(names)
             for name in names[start:] + names[:start]:
                 variant = variants[name]
                 batch = batches[variant.batches_key][number]
-                variant.prepare()
-                began = time.perf_counter()
-                output = variant.run(batch)
-                synchronize()
-                totals[name] += time.perf_counter() - began
+                with variant.settings():
+                    began = time.perf_counter()
+                    output = variant.run(batch)
+                    synchronize()
+                    totals[name] += time.perf_counter() - began
                 if on_output is not None:
                     on_output(name, number, output)
     return totals
@@ -188,11 +189,10 @@ def build_batches(model: Model, instances: List[Instance], batch_size: int, cuda
     return batches
 
 
-def _prepare(variant: Variant) -> None:
-    """Sets a variant's exit policy (untimed)."""
+def _settings(variant: Variant) -> ContextManager[Any]:
+    """A variant's exit policy, set for one timed call (the plain forward pass needs none)."""
     model, policy = variant
-    if policy is not None:
-        model.exit_policy = policy
+    return contextlib.nullcontext() if policy is None else model.settings(exit_policy=policy)
 
 
 def _run(variant: Variant, batch: Dict[str, Any]) -> None:

@@ -81,17 +81,17 @@ def build_tradeoff_report(
     """
     compared = compared or {}
     rows = compute_tradeoff(
-        outputs, thresholds, temperatures=model.temperatures, exit_layers=model.exit_layers, cost=model._cost,
-        full_layers=model._encoder.num_layers, policies=policies,
+        outputs, thresholds, temperatures=model.temperatures, exit_layers=model.exit_layers, cost=model.cost,
+        full_layers=model.num_encoder_layers, policies=policies,
     )
     for name, (other, _, other_outputs) in compared.items():
-        rows.append(separate_model_row(name, other_outputs, other._cost, other._encoder.num_layers,
-                                       outputs, model._cost, model._encoder.num_layers))
+        rows.append(separate_model_row(name, other_outputs, other.cost, other.num_encoder_layers,
+                                       outputs, model.cost, model.num_encoder_layers))
     meta = dict(meta or {})
     meta.update({
         "num_instances": len(instances),
         "exit_layers": list(model.exit_layers),
-        "full_layers": model._encoder.num_layers,
+        "full_layers": model.num_encoder_layers,
         "temperatures": model.temperatures,
         "thresholds": thresholds,
         "policies_compared": [policy.name for policy in policies],

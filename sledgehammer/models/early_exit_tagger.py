@@ -188,6 +188,11 @@ class EarlyExitTagger(EarlyExitModel):
             raise ConfigurationError(f"upper_uncertainty_factor must be a finite number >= 0, got {value!r}")
         self._upper_uncertainty_factor = float(value)
 
+    @property
+    def main_metric(self) -> str:
+        """The name of the quality metric the tagger reports first (`"f1"` for spans, `"accuracy"` otherwise)."""
+        return self._metrics.main_key
+
     # ---- forward ------------------------------------------------------------------------------------
 
     def forward(  # type: ignore
