@@ -1,16 +1,14 @@
-"""sledgehammer: calibrated early-exit transformers for AllenNLP."""
-# Importing the submodules registers every component with AllenNLP.
-from sledgehammer.common import cli_errors, config_variables, model_overrides, safe_extraction
+"""
+sledgehammer: calibrated early-exit transformers for AllenNLP.
+
+Importing the package registers every component with AllenNLP and installs the plugin's changes to AllenNLP,
+all listed in `sledgehammer.allennlp_integration` (library ones always; command-line ones, such as one-line error
+messages, only under the `allennlp` command).
+"""
 from sledgehammer import dataset_readers, metrics, models, modules, predictors  # noqa: F401
 from sledgehammer import commands, calibration, evaluation  # noqa: F401
-from sledgehammer.commands import evaluate_input, predict_input
-
+from sledgehammer import allennlp_integration
+from sledgehammer.models import EarlyExitClassifier, EarlyExitModel, EarlyExitTagger  # noqa: F401
 from sledgehammer.modules.exit_policies import ExitPolicy  # noqa: F401
 
-config_variables.install()
-model_overrides.install()
-# Every command run with the plugin: safe archive extraction, checked inputs, one-line input errors.
-safe_extraction.install()
-predict_input.install()
-evaluate_input.install()
-cli_errors.install()
+allennlp_integration.install()

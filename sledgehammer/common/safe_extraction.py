@@ -7,7 +7,8 @@ sledgehammer's own commands) and the `pretrained` initializer extract archives t
 member named `../evil.txt` or `/tmp/evil.txt`, a link pointing outside, or a device file would be
 written wherever it says. `install()` replaces that one function with `extracted_archive_safely`,
 which checks every member with `sledgehammer.common.archive_files.check_members` before anything is
-written and refuses the archive with an `UnsafeArchiveError` naming the first unsafe member.
+written and refuses the archive with an `UnsafeArchiveError` naming the first unsafe member. The same check
+covers `cached_path(..., extract_archive=True)` and code that imported `extracted_archive` before the plugin.
 """
 import contextlib
 import logging
@@ -17,6 +18,7 @@ import tarfile
 import tempfile
 from typing import Iterator, Union
 
+import cached_path as cached_path_module
 from allennlp.models import archival
 
 from sledgehammer.common.archive_files import ArchiveError, check_members
@@ -78,6 +80,26 @@ def extracted_archive_safely(
             shutil.rmtree(tempdir, ignore_errors=True)
 
 
+def check_tar_file(tar_file: tarfile.TarFile) -> None:
+    """
+    The member check of `cached_path(..., extract_archive=True)` (AllenNLP's vocabularies from archives, sharded
+    dataset readers, `allennlp diff`), replaced by `check_members`: an `UnsafeArchiveError` naming the first
+    unsafe member, before anything is extracted.
+    """
+    check_members(tar_file.getmembers(), tar_file.name or "archive")
+
+
 def install() -> None:
-    """Makes AllenNLP extract every model archive with `extracted_archive_safely`."""
+    """
+    Makes AllenNLP extract every model archive with `extracted_archive_safely`, and `cached_path` check tar files
+    with `check_tar_file`.
+
+    Code that imported AllenNLP's `extracted_archive` before the plugin holds the original function; its
+    generator is replaced in place too, so that such code extracts safely as well.
+    """
     archival.extracted_archive = extracted_archive_safely
+    original = _allennlp_extracted_archive
+    cells = dict(zip(original.__code__.co_freevars, original.__closure__ or ()))
+    if "func" in cells and getattr(cells["func"].cell_contents, "__name__", "") == "extracted_archive":
+        cells["func"].cell_contents = extracted_archive_safely.__wrapped__  # type: ignore[attr-defined]
+    cached_path_module._cached_path.check_tarfile = check_tar_file
