@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 CONSTRAINTS := constraints.txt
 PIP_INSTALL = PIP_CONSTRAINT="$(abspath $(CONSTRAINTS))" $(PY) -m pip install --quiet
 
-.PHONY: test demo install clean-venv
+.PHONY: test demo docs install clean-venv
 
 install: $(INSTALLED)
 
@@ -25,6 +25,10 @@ test: $(INSTALLED)
 
 demo: $(INSTALLED)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
+
+# The results pages and the README's results table, from the JSON recorded under docs/.
+docs: $(INSTALLED)
+	$(PY) scripts/render_docs.py
 
 clean-venv:
 	rm -rf $(VENV)

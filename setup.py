@@ -3,7 +3,7 @@ from setuptools import find_packages, setup
 setup(
     name="sledgehammer",
     version="0.1.0",
-    description="Calibrated early-exit transformer classifiers for AllenNLP 2.10",
+    description="Calibrated early-exit transformer classifiers and sequence taggers for AllenNLP 2.10",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(exclude=["tests", "tests.*", "scripts"]),

@@ -11,9 +11,12 @@ import re
 import sys
 
 
-def exit_accuracies(metrics: dict, prefix: str) -> dict:
-    """{layer: accuracy} for every `<prefix>accuracy_exit_<layer>` key, ordered by layer."""
-    pattern = re.compile(rf"^{re.escape(prefix)}accuracy_exit_(\d+)$")
+def exit_accuracies(metrics: dict, prefix: str, metric: str = "accuracy") -> dict:
+    """
+    {layer: value} for every `<prefix><metric>_exit_<layer>` key, ordered by layer (`metric` is e.g.
+    `"f1-measure-overall"` for a tagger's span F1).
+    """
+    pattern = re.compile(rf"^{re.escape(prefix)}{re.escape(metric)}_exit_(\d+)$")
     found = {int(m.group(1)): value for key, value in metrics.items() if (m := pattern.match(key))}
     return dict(sorted(found.items()))
 

@@ -1,4 +1,7 @@
-"""Dataset readers for (sentence-pair) classification with a pretrained transformer."""
+"""
+Dataset readers for a pretrained transformer: single-text and sentence-pair classification (tables, SNLI/MultiNLI
+JSONL, SST trees, AG News, IMDB) and sequence tagging (CoNLL-2003, CoNLL-2000, CoNLL-U, WNUT-17).
+"""
 from sledgehammer.dataset_readers.transformer_classification_reader import (
     DatasetFormatError,
     Example,

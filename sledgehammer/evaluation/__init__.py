@@ -1,4 +1,8 @@
-"""Offline analysis of an early-exit classifier: every exit's outputs, speed/accuracy trade-offs, timing."""
+"""
+Measuring early-exit classifiers and taggers: every exit's outputs, speed/accuracy trade-off reports (a
+classifier's offline from one pass, a tagger's online per setting), interleaved timing, and the tables, files
+and plots `allennlp tradeoff` writes.
+"""
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
 from sledgehammer.evaluation.tradeoff import (
     FULL,
