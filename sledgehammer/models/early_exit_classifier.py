@@ -1,6 +1,6 @@
 import logging
 import math
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -11,7 +11,7 @@ from allennlp.training.metrics import CategoricalAccuracy
 
 from sledgehammer.models.early_exit_model import EarlyExitModel
 from sledgehammer.modules.exit_losses import check_exit_targets, exit_loss_weights, loss_towards_last_exit
-from sledgehammer.modules.exit_policies import ExitPolicy, calibrated_probs
+from sledgehammer.modules.exit_policies import calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
 
 logger = logging.getLogger(__name__)
@@ -93,10 +93,6 @@ class EarlyExitClassifier(EarlyExitModel):
         self,
         vocab: Vocabulary,
         transformer_model: str,
-        exit_layers: Optional[List[int]] = None,
-        exit_policy: Optional[ExitPolicy] = None,
-        threshold: Optional[float] = None,
-        temperatures: Optional[List[float]] = None,
         exit_pooling: str = "first_token",
         use_pooler: bool = True,
         dropout: float = 0.1,
@@ -104,18 +100,15 @@ class EarlyExitClassifier(EarlyExitModel):
         exit_targets: str = "gold",
         distillation_weight: float = 1.0,
         distillation_temperature: float = 2.0,
-        label_namespace: str = "labels",
-        load_weights: bool = True,
         initializer: Optional[InitializerApplicator] = None,
         **kwargs,
     ) -> None:
-        super().__init__(
-            vocab, transformer_model, exit_layers, exit_policy, threshold, temperatures, label_namespace,
-            load_weights, **kwargs
-        )
+        # `exit_layers`, `exit_policy`, `threshold`, `temperatures`, `label_namespace` and `load_weights` go to
+        # the shared core (`EarlyExitModel`), whose parameters AllenNLP reads through `**kwargs`.
+        super().__init__(vocab, transformer_model, **kwargs)
         if self._num_labels < 2:
             raise ConfigurationError(
-                f"the '{label_namespace}' vocabulary has {self._num_labels} label(s); a classifier needs 2 or more"
+                f"the '{self._label_namespace}' vocabulary has {self._num_labels} label(s); a classifier needs 2 or more"
             )
         hidden = self._encoder.hidden_size
         if exit_pooling not in ("first_token", "mean"):

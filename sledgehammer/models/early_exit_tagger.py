@@ -19,7 +19,6 @@ from sledgehammer.models.tagger_exit_loop import (
 from sledgehammer.models.tagger_initial_archive import load_initial_archive
 from sledgehammer.models.tagger_outputs import check_known_tags, human_readable
 from sledgehammer.models.tagger_self_sampling import SelfSampling, planned_loss
-from sledgehammer.modules.exit_policies import ExitPolicy
 from sledgehammer.modules.tagging_cost import TaggingInferenceCost
 from sledgehammer.modules.token_halting import check_exit_mode, check_window
 
@@ -106,25 +105,20 @@ class EarlyExitTagger(EarlyExitModel):
         self,
         vocab: Vocabulary,
         transformer_model: str,
-        exit_layers: Optional[List[int]] = None,
-        exit_policy: Optional[ExitPolicy] = None,
-        threshold: Optional[float] = None,
-        temperatures: Optional[List[float]] = None,
         window: int = 1,
         exit_mode: str = "sentence",
         upper_uncertainty_factor: float = 1.0,
         dropout: float = 0.1,
         loss_weighting: str = "depth",
-        label_namespace: str = "labels",
         load_weights: bool = True,
         initializer: Optional[InitializerApplicator] = None,
         initial_archive: Optional[str] = None,
         **kwargs,
     ) -> None:
-        super().__init__(
-            vocab, transformer_model, exit_layers, exit_policy, threshold, temperatures, label_namespace,
-            load_weights=load_weights and not initial_archive, **kwargs
-        )
+        # `exit_layers`, `exit_policy`, `threshold`, `temperatures` and `label_namespace` go to the shared core
+        # (`EarlyExitModel`), whose parameters AllenNLP reads through `**kwargs`.
+        super().__init__(vocab, transformer_model, load_weights=load_weights and not initial_archive, **kwargs)
+        label_namespace = self._label_namespace
         if vocab.is_padded(label_namespace):
             raise ConfigurationError(
                 f"the tag namespace {label_namespace!r} is padded, so unknown tags would silently become its OOV "
