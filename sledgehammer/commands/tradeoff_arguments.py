@@ -6,7 +6,7 @@ from typing import List, Optional
 
 from sledgehammer.commands.archive_inputs import CommandInputError
 from sledgehammer.models import EarlyExitClassifier
-from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
+from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy, ThresholdError, check_thresholds
 
 DEFAULT_THRESHOLDS = "0.5,0.6,0.7,0.8,0.9,0.95,0.99,1.0"
 DEFAULT_WINDOWS = "1,5,15"
@@ -105,9 +105,10 @@ def check_arguments(
 ) -> None:
     if not thresholds:
         raise TradeoffError("no thresholds given")
-    for threshold in thresholds:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise TradeoffError(f"thresholds must be numbers in [0, 1], got {threshold!r}")
+    try:
+        check_thresholds(thresholds)
+    except ThresholdError as error:
+        raise TradeoffError(str(error)) from None
     if batch_size < 1:
         raise TradeoffError(f"--batch-size must be at least 1, got {batch_size}")
     if time_instances is not None and time_instances < 1:

@@ -11,14 +11,8 @@ from matplotlib.figure import Figure
 
 from sledgehammer.common.atomic_files import atomic_output
 from sledgehammer.evaluation.tagger_tradeoff import FULL, ORACLE_CONSISTENCY, SENTENCE, STATIC, TOKEN
-from sledgehammer.evaluation.tradeoff_format import (
-    CSV_NAME,
-    PLOT_NAME,
-    TIMING_FIELDS,
-    archive_label,
-    write_report_json,
-    write_rows_csv,
-)
+from sledgehammer.evaluation.report_files import CSV_NAME, PLOT_NAME, TIMING_FIELDS, write_report_json, write_rows_csv
+from sledgehammer.evaluation.tradeoff_format import archive_label
 
 CURVE_STYLES = {STATIC: ("s-", "tab:green"), SENTENCE: ("o-", "tab:blue")}
 WINDOW_COLORS = ("tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive")

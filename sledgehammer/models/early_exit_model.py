@@ -28,7 +28,7 @@ from allennlp.models.model import Model
 
 from sledgehammer.metrics import ExitStatistics
 from sledgehammer.modules.exit_layers import normalise_exit_layers
-from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs
+from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs, check_threshold
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 
@@ -246,15 +246,15 @@ class EarlyExitModel(Model):
         """
         A batch's per-row thresholds `(batch,)` as float32, or `None` when the batch carries none (then the
         model's `threshold` applies to every row). A `ConfigurationError` unless there is one threshold per row,
-        each in [0, 1].
+        and a `ThresholdError` unless each is in [0, 1].
         """
         if threshold is None:
             return None
         threshold = threshold.reshape(-1).float()
         if threshold.numel() != batch_size:
             raise ConfigurationError(f"expected one threshold per row ({batch_size}), got {threshold.numel()}")
-        if bool(((threshold < 0) | (threshold > 1) | threshold.isnan()).any()):
-            raise ConfigurationError(f"thresholds must be numbers in [0, 1], got {threshold.tolist()}")
+        for value in threshold.tolist():
+            check_threshold(value, "every row's threshold")
         return threshold
 
     def exits_early(self, row_thresholds: Optional[torch.Tensor]) -> bool:

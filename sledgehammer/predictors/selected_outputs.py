@@ -5,11 +5,12 @@ input its own threshold when its JSON holds one.
 from typing import List, Optional, Tuple
 
 import torch
-from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict
 from allennlp.data import Instance
 from allennlp.data.fields import TensorField
 from allennlp.predictors.predictor import Predictor
+
+from sledgehammer.modules.exit_policies import check_threshold
 
 # The input key of a per-row threshold, and the instance field (and `forward` argument) it becomes.
 ROW_THRESHOLD = "threshold"
@@ -18,14 +19,11 @@ ROW_THRESHOLD = "threshold"
 def row_threshold(record: JsonDict) -> Optional[float]:
     """
     The threshold an input's JSON asks for (`{"sentence": "...", "threshold": 0.8}`), or `None` without one;
-    a `ConfigurationError` naming the field unless it is a number in [0, 1].
+    a `ThresholdError` (a `ConfigurationError`) naming the field unless it is a number in [0, 1].
     """
     if ROW_THRESHOLD not in record:
         return None
-    value = record[ROW_THRESHOLD]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ConfigurationError(f"expected a number in [0, 1] in the field {ROW_THRESHOLD!r}, found {value!r}")
-    return float(value)
+    return check_threshold(record[ROW_THRESHOLD], f"the field {ROW_THRESHOLD!r}")
 
 
 class SelectedOutputsPredictor(Predictor):

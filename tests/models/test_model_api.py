@@ -192,3 +192,21 @@ def test_an_agreement_policy_without_predictors_still_fails_inside_settings(tiny
     with pytest.raises(ConfigurationError, match="no fitted predictors"):
         with torch.no_grad(), model.settings(exit_policy=AgreementPolicy(), threshold=0.5):
             model(**tensors(model, make_batch(tiny_bert, labels=False)))
+
+
+def test_every_bad_threshold_is_one_error_type(tiny_bert):
+    from sledgehammer.modules.exit_policies import ThresholdError, check_thresholds
+    from sledgehammer.predictors.selected_outputs import row_threshold
+
+    model = make_model(tiny_bert)
+    attempts = [
+        lambda: setattr(model, "threshold", 1.5),
+        lambda: ConfidencePolicy(threshold=-0.1),
+        lambda: check_thresholds([0.5, float("nan")]),
+        lambda: row_threshold({"sentence": "a", "threshold": True}),
+        lambda: model.row_thresholds(torch.tensor([0.5, 2.0]), 2),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ThresholdError, match=r"in \[0, 1\]") as caught:
+            attempt()
+        assert isinstance(caught.value, ConfigurationError) and isinstance(caught.value, ValueError)

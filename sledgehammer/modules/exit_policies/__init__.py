@@ -1,6 +1,8 @@
 from sledgehammer.modules.exit_policies.exit_policy import (
     ExitPolicy,
     calibrated_probs,
+    ThresholdError,
+    check_threshold,
     check_thresholds,
     first_exits_from_scores,
 )

@@ -3,7 +3,7 @@ The base class of exit policies: the decision "may this row answer at this exit?
 layer-by-layer loop (online, one exit at a time) and the offline analysis (`tradeoff`, `calibrate`), so both
 decide exactly alike.
 """
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import torch
 from allennlp.common import Registrable
@@ -20,6 +20,17 @@ def calibrated_probs(exit_logits: torch.Tensor, temperatures: torch.Tensor) -> t
     if exit_logits.dim() == 3:
         temperatures = temperatures[None, :, None]
     return torch.softmax(exit_logits.float() / temperatures.float(), dim=-1)
+
+
+class ThresholdError(ConfigurationError, ValueError):
+    """A threshold that is not a number in [0, 1] (a `ConfigurationError`, and a `ValueError` for library callers)."""
+
+
+def check_threshold(value: Any, name: str = "threshold") -> float:
+    """`value` as a float if it is a number in [0, 1] (not a bool, not NaN), else a `ThresholdError` naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ThresholdError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
 
 
 class ExitPolicy(Registrable):
@@ -53,9 +64,7 @@ class ExitPolicy(Registrable):
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ConfigurationError(f"threshold must be a number in [0, 1], got {value!r}")
-        self._threshold = float(value)
+        self._threshold = check_threshold(value)
 
     @property
     def name(self) -> str:
@@ -139,7 +148,6 @@ def first_exits_from_scores(scores: torch.Tensor, threshold: float) -> torch.Ten
 
 
 def check_thresholds(thresholds: Sequence[float]) -> None:
-    """Raises a `ValueError` unless every threshold is a number in [0, 1]."""
+    """Raises a `ThresholdError` (a `ValueError`) unless every threshold is a number in [0, 1]."""
     for threshold in thresholds:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"thresholds must be numbers in [0, 1], got {threshold!r}")
+        check_threshold(threshold, "thresholds")
