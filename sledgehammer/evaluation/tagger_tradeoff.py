@@ -24,6 +24,7 @@ from typing import Any, ContextManager, Dict, Iterator, List, Optional, Sequence
 import torch
 from allennlp.common.tqdm import Tqdm
 
+from sledgehammer.evaluation.records import TaggerTradeoffRow
 from sledgehammer.models import EarlyExitTagger
 
 STATIC = "static"
@@ -112,7 +113,7 @@ def run_every_exit(model: EarlyExitTagger, batches: List[Dict[str, Any]]) -> Eve
 
 def evaluate_tagger_settings(
     model: EarlyExitTagger, batches: List[Dict[str, Any]], settings: Sequence[TaggerSetting]
-) -> List[Dict[str, Any]]:
+) -> List[TaggerTradeoffRow]:
     """
     One row per setting on labelled `batches` (tensor dicts with `tokens` and `tags`, as `build_batches` makes
     them), in evaluation mode without gradients; the model's runtime knobs and metrics are restored/reset after.
@@ -160,7 +161,7 @@ def _run_row(
     last_tags: List[torch.Tensor],
     masks: List[torch.Tensor],
     main_key: str,
-) -> Dict[str, Any]:
+) -> TaggerTradeoffRow:
     model.get_metrics(reset=True)
     agreeing = 0
     with setting.settings(model):
@@ -180,7 +181,7 @@ def _run_row(
 
 def _static_row(
     model: EarlyExitTagger, setting: TaggerSetting, every: EveryExitPass, masks: List[torch.Tensor], main_key: str
-) -> Dict[str, Any]:
+) -> TaggerTradeoffRow:
     """A static exit's (or the full model's) row from the every-exit pass: its quality and a truncated model's cost."""
     k = model.num_exits - 1 if setting.exit_index is None else setting.exit_index
     layer = model.exit_layers[k]
@@ -207,7 +208,7 @@ def _row(
     mean_layers: float,
     agreement: float,
     exit_fractions: List[float],
-) -> Dict[str, Any]:
+) -> TaggerTradeoffRow:
     early = setting.kind in (SENTENCE, TOKEN)
     return {
         "kind": setting.kind,

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from sledgehammer.evaluation.exit_outputs import ExitOutputs
+from sledgehammer.evaluation.records import OracleShare, TradeoffRow
 from sledgehammer.modules.exit_policies import (
     ConfidencePolicy,
     ExitPolicy,
@@ -85,7 +86,7 @@ def compute_tradeoff(
     cost: InferenceCost,
     full_layers: Optional[int] = None,
     policies: Optional[Sequence[ExitPolicy]] = None,
-) -> List[Dict[str, Any]]:
+) -> List[TradeoffRow]:
     """
     One row per policy and threshold (in the given order), per exit used alone (in exit order), for the full
     model and for the two oracles (the accuracy oracle only with labels).
@@ -164,15 +165,15 @@ def compute_tradeoff(
 
 
 def pick_threshold(
-    rows: List[Dict[str, Any]], max_accuracy_drop_points: float, by: str = "auto", policy: str = DEFAULT_POLICY
-) -> Optional[Dict[str, Any]]:
+    rows: List[TradeoffRow], max_accuracy_drop_points: float, by: str = "auto", policy: str = DEFAULT_POLICY
+) -> Optional[TradeoffRow]:
     """
     The cheapest threshold row whose accuracy is at most `max_accuracy_drop_points` percentage points
     below the full model's, or `None` if there is none.
 
     # Parameters
 
-    rows : `List[Dict[str, Any]]`
+    rows : `List[TradeoffRow]`
         Rows of `compute_tradeoff` (with labels), including the `full` row.
     max_accuracy_drop_points : `float`
         Allowed accuracy loss in percentage points (1.0 allows 91.0% for a full model at 92.0%).
@@ -211,7 +212,7 @@ def separate_model_row(
     reference_outputs: ExitOutputs,
     reference_cost: InferenceCost,
     reference_layers: int,
-) -> Dict[str, Any]:
+) -> TradeoffRow:
     """
     The row of another model run over the same labelled rows as the early-exit model of the table, e.g. a
     truncated model trained alone with `exit_layers: [k]` (the "static" baseline of Schwartz et al.,
@@ -259,8 +260,8 @@ def separate_model_row(
 
 
 def oracle_savings_share(
-    rows: List[Dict[str, Any]], min_agreement: float = 0.99, policy: str = DEFAULT_POLICY
-) -> Optional[Dict[str, Any]]:
+    rows: List[TradeoffRow], min_agreement: float = 0.99, policy: str = DEFAULT_POLICY
+) -> Optional[OracleShare]:
     """
     How much of what the consistency oracle saves the exit policy `policy` saves while it still agrees with
     the last exit on at least `min_agreement` of the rows: the cheapest (by relative FLOPs) such
@@ -314,7 +315,7 @@ class _RowMaker:
         early_exit: bool,
         threshold: Optional[float] = None,
         policy: Optional[str] = None,
-    ) -> Dict[str, Any]:
+    ) -> TradeoffRow:
         num_rows, num_exits = self.predictions.shape
         rows = torch.arange(num_rows)
         answers = self.predictions[rows, exit_index]

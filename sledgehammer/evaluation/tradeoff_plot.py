@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sledgehammer.evaluation.records import TradeoffRow
 from sledgehammer.evaluation.tradeoff import (
     FULL,
     ORACLE_ACCURACY,
@@ -28,7 +29,7 @@ POLICY_COLORS = ("tab:blue", "tab:orange", "tab:olive", "tab:cyan", "tab:pink", 
 
 
 def plot_tradeoff(
-    rows: Sequence[Dict[str, Any]],
+    rows: Sequence[TradeoffRow],
     path: Union[str, "os.PathLike[str]"],
     title: Optional[str] = None,
     batch_size: Optional[int] = None,
@@ -43,7 +44,7 @@ def plot_tradeoff(
 
     # Parameters
 
-    rows : `Sequence[Dict[str, Any]]`
+    rows : `Sequence[TradeoffRow]`
         Rows of `compute_tradeoff` (with labels), possibly with timing fields.
     path : `Union[str, os.PathLike]`
     title : `str`, optional (default = `None`)
