@@ -34,11 +34,16 @@ def make_batch(encoder_dir, sentences=SENTENCES, labels=True):
     return instances
 
 
-def make_model(encoder_dir, **kwargs):
+def make_early_exit_model(model_class, encoder_dir, labels, **kwargs):
+    """A `model_class` (classifier or tagger) on `encoder_dir` with `labels`, its heads seeded."""
     vocab = Vocabulary()
-    vocab.add_tokens_to_namespace(LABELS, "labels")
+    vocab.add_tokens_to_namespace(labels, "labels")
     torch.manual_seed(0)
-    return EarlyExitClassifier(vocab, encoder_dir, **kwargs)
+    return model_class(vocab, encoder_dir, **kwargs)
+
+
+def make_model(encoder_dir, **kwargs):
+    return make_early_exit_model(EarlyExitClassifier, encoder_dir, LABELS, **kwargs)
 
 
 def tensors(model, instances):

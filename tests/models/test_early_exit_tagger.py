@@ -1,11 +1,12 @@
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Batch, Vocabulary
+from allennlp.data import Vocabulary
 
 from sledgehammer.dataset_readers import Conll2003Reader
 from sledgehammer.models import EarlyExitTagger
 from sledgehammer.modules.exit_policies import calibrated_probs
+from tests.models.test_early_exit_classifier import make_early_exit_model, tensors  # noqa: F401
 
 NER_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 POS_TAGS = ["DET", "NOUN", "VERB", "ADJ"]
@@ -39,16 +40,7 @@ def make_instances(encoder_dir, sentences=SENTENCES, tags=NER_TAGS, with_tags=Tr
 
 
 def make_tagger(encoder_dir, tags=NER_TAGS, **kwargs):
-    vocab = Vocabulary()
-    vocab.add_tokens_to_namespace(tags, "labels")
-    torch.manual_seed(0)
-    return EarlyExitTagger(vocab, encoder_dir, **kwargs)
-
-
-def tensors(model, instances):
-    batch = Batch(instances)
-    batch.index_instances(model.vocab)
-    return batch.as_tensor_dict()
+    return make_early_exit_model(EarlyExitTagger, encoder_dir, tags, **kwargs)
 
 
 def run(model, instances):
