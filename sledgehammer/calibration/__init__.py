@@ -1,4 +1,7 @@
-"""Temperature scaling of an early-exit classifier's exits and the measures that go with it."""
+"""
+Calibrating an early-exit model's exits (classifier or tagger): temperature scaling and its measures (ECE,
+reliability diagram), the agreement predictors of the `agreement` policy, and the Learn-then-Test threshold selection.
+"""
 from sledgehammer.calibration.temperature_scaling import (
     DEFAULT_NUM_BINS,
     ReliabilityBins,

@@ -1,3 +1,4 @@
+"""The exit policies (`ExitPolicy` and one registered policy a file) and the threshold check they share."""
 from sledgehammer.modules.exit_policies.exit_policy import (
     ExitPolicy,
     calibrated_probs,
