@@ -11,6 +11,10 @@ of `sledgehammer.common.archive_files.read_members` and checks every member with
 before anything is written; it refuses the archive with an `UnsafeArchiveError` (an
 `ArchiveLimitError` for the limits) naming the archive and the first unsafe member or the limit.
 
+AllenNLP's vocabulary `from_files` (a self-sampling config's `"vocabulary": {"type": "from_files",
+"directory": <the stage-1 archive>}`) extracts an archive through `cached_path(..., extract_archive=True)`
+instead; `install()` makes it check a local archive the same way first (`cached_path_checking_archives`).
+
 `extraction_source(path)` tells which archive and member a file of an extraction folder comes from,
 so that later errors (an unsafe `weights.th`, see `safe_weights`) can name them.
 """
@@ -22,9 +26,11 @@ import tarfile
 import tempfile
 from typing import Dict, Iterator, Optional, Tuple, Union
 
+from allennlp.common import file_utils
+from allennlp.data import vocabulary
 from allennlp.models import archival
 
-from sledgehammer.common.archive_files import ArchiveError, check_members, read_members
+from sledgehammer.common.archive_files import ArchiveError, check_archive_members, check_members, read_members
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +112,27 @@ def _remember_extraction(folder: str, archive_name: str) -> None:
     _extraction_folders[os.path.abspath(folder)] = archive_name
 
 
+def cached_path_checking_archives(
+    url_or_filename: Union[str, "os.PathLike[str]"],
+    cache_dir=None,
+    extract_archive: bool = False,
+    force_extract: bool = False,
+) -> str:
+    """
+    AllenNLP's `cached_path` (same parameters and result) that, before extracting a local tar file
+    (`extract_archive=True`, also for `archive.tar.gz!member`), checks its members and their size and
+    number with `archive_files.check_archive_members`, as `extracted_archive_safely` does.
+    """
+    local = os.fspath(url_or_filename).split("!", 1)[0]
+    if extract_archive and os.path.isfile(local) and tarfile.is_tarfile(local):
+        check_archive_members(local)
+    return file_utils.cached_path(url_or_filename, cache_dir, extract_archive, force_extract)
+
+
 def install() -> None:
-    """Makes AllenNLP extract every model archive with `extracted_archive_safely`."""
+    """
+    Makes AllenNLP extract every model archive with `extracted_archive_safely`, and its vocabulary
+    loading check archives with `cached_path_checking_archives`.
+    """
     archival.extracted_archive = extracted_archive_safely
+    vocabulary.cached_path = cached_path_checking_archives

@@ -11,6 +11,8 @@ import os
 import tarfile
 
 import pytest
+from allennlp.common import Params
+from allennlp.data import Vocabulary
 from allennlp.models.archival import load_archive
 
 from sledgehammer.common.archive_files import (
@@ -249,3 +251,24 @@ def test_a_bad_limit_is_an_error_naming_the_variable(tiny_trained_archive, monke
     monkeypatch.setenv(variable, value)
     with pytest.raises(ArchiveError, match=f"{variable} must be a number of .*, found {value!r}"):
         load_archive(tiny_trained_archive.archive)
+
+
+def test_a_vocabulary_read_from_an_archive_is_checked_before_extraction(tiny_trained_archive, tmp_path, monkeypatch):
+    # A self-sampling config reads its vocabulary from the stage-1 archive, which cached_path extracts to its cache.
+    cache = tmp_path / "cache"
+    monkeypatch.setattr("allennlp.common.file_utils.CACHE_DIRECTORY", str(cache))
+    limit = archive_total(tiny_trained_archive.archive) + 2**20
+    monkeypatch.setenv("SLEDGEHAMMER_MAX_ARCHIVE_BYTES", str(limit))
+    bomb = with_extra_members(tiny_trained_archive.archive, str(tmp_path / "bomb.tar.gz"),
+                              [zeros("vocabulary/huge.txt", 4 * 2**20)])
+    escape = with_extra_members(tiny_trained_archive.archive, str(tmp_path / "escape.tar.gz"),
+                                [(regular("../evil.txt"), b"owned\n")])
+    for archive, error, message in ((bomb, ArchiveLimitError, "more than the limit"),
+                                    (escape, UnsafeArchiveError, "'../evil.txt' has a '..' path component")):
+        for directory in (archive, f"{archive}!vocabulary"):
+            with pytest.raises(error, match=message):
+                Vocabulary.from_params(Params({"type": "from_files", "directory": directory}))
+    assert not cache.exists() or not any(cache.iterdir())
+    assert not (tmp_path / "evil.txt").exists()
+    vocab = Vocabulary.from_params(Params({"type": "from_files", "directory": tiny_trained_archive.archive}))
+    assert vocab.get_vocab_size("labels") == 2
