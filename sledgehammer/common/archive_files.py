@@ -32,7 +32,7 @@ CONFIG_NAME = "config.json"
 # Limits of what extracting one archive may write; the environment variables raise (or lower) them.
 MAX_BYTES_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_BYTES"
 MAX_MEMBERS_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS"
-DEFAULT_MAX_BYTES = 16 * 2**30  # 16 GiB: several times the largest encoder checkpoints in use
+DEFAULT_MAX_BYTES = 8 * 2**30  # 8 GiB: several times the largest encoder checkpoints in use
 DEFAULT_MAX_MEMBERS = 10_000  # an AllenNLP archive has a config, weights and one file per vocabulary namespace
 _SIZE_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
@@ -129,7 +129,7 @@ def extraction_limits() -> Tuple[int, int]:
     """
     The most bytes and the most members that extracting one archive may write: the environment
     variables `SLEDGEHAMMER_MAX_ARCHIVE_BYTES` (a number of bytes, optionally with a binary suffix: `512M`,
-    `32G`, `1T`; default 16 GiB) and `SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS` (default 10,000), read at every call.
+    `32G`, `1T`; default 8 GiB) and `SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS` (default 10,000), read at every call.
 
     # Raises
 
@@ -168,8 +168,8 @@ def read_members(archive: tarfile.TarFile, archive_name: Any = "archive") -> Lis
         members.append(member)
         if len(members) > max_members:
             raise ArchiveLimitError(
-                f"unsafe archive {archive_name}: it has more than {max_members} members, the limit "
-                f"({MAX_MEMBERS_VARIABLE} raises it)"
+                f"unsafe archive {archive_name}: it has more than {max_members} members, the limit set by "
+                f"{MAX_MEMBERS_VARIABLE} (raise it for larger archives); nothing was extracted"
             )
         if member.isfile():
             size = member.size
@@ -181,9 +181,9 @@ def read_members(archive: tarfile.TarFile, archive_name: Any = "archive") -> Lis
         total += size
         if total > max_bytes:
             raise ArchiveLimitError(
-                f"unsafe archive {archive_name}: its members extract to at least {_bytes(total)} (counted up to "
-                f"member {member.name!r}), more than the limit of {_bytes(max_bytes)} ({MAX_BYTES_VARIABLE} "
-                f"raises it); nothing was extracted"
+                f"unsafe archive {archive_name}: its members extract to at least {_bytes(total)} by member "
+                f"{member.name!r}, more than the limit of {_bytes(max_bytes)} set by {MAX_BYTES_VARIABLE} "
+                f"(raise it for larger archives); nothing was extracted"
             )
     return members
 

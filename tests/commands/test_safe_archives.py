@@ -165,9 +165,9 @@ def test_an_archive_bomb_is_refused_before_its_folder_grows(tiny_trained_archive
     total = archive_total(archive)
     assert_one_line_error(
         result.stderr, f"allennlp {command}: error: ",
-        f"unsafe archive {archive}: its members extract to at least {total / 2**20:.1f} MiB ({total} bytes) (counted "
-        f"up to member 'vocabulary/huge.txt'), more than the limit of 1.2 MiB ({limit} bytes) "
-        f"(SLEDGEHAMMER_MAX_ARCHIVE_BYTES raises it)",
+        f"unsafe archive {archive}: its members extract to at least {total / 2**20:.1f} MiB ({total} bytes) by "
+        f"member 'vocabulary/huge.txt', more than the limit of 1.2 MiB ({limit} bytes) set by "
+        f"SLEDGEHAMMER_MAX_ARCHIVE_BYTES (raise it for larger archives); nothing was extracted",
     )
     assert not (tmp_path / "out.json").exists()
 
@@ -205,8 +205,8 @@ def test_too_many_members_are_refused(tiny_trained_archive, tmp_path, monkeypatc
     many = [(regular(f"notes/extra{i}.txt"), b"") for i in range(3)]
     archive = with_extra_members(tiny_trained_archive.archive, str(tmp_path / "model.tar.gz"), many)
     monkeypatch.setenv("SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS", str(count + 2))
-    with pytest.raises(ArchiveLimitError, match=f"{archive}: it has more than {count + 2} members, the limit "
-                                                r"\(SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS raises it\)"):
+    with pytest.raises(ArchiveLimitError, match=f"{archive}: it has more than {count + 2} members, the limit set by "
+                                                "SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS"):
         load_archive(archive)
     assert os.listdir(scratch) == []
     monkeypatch.setenv("SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS", str(count + 3))
@@ -228,7 +228,7 @@ def test_a_hard_link_counts_the_size_of_its_target(tiny_trained_archive, tmp_pat
 
 @pytest.mark.parametrize(
     "bytes_value, members_value, expected",
-    [(None, None, (16 * 2**30, 10_000)), ("512M", "20000", (2**29, 20_000)), ("2 GiB", None, (2**31, 10_000)),
+    [(None, None, (8 * 2**30, 10_000)), ("512M", "20000", (2**29, 20_000)), ("2 GiB", None, (2**31, 10_000)),
      ("123", "7", (123, 7)), ("1t", None, (2**40, 10_000))],
 )
 def test_the_limits_are_read_from_the_environment(monkeypatch, bytes_value, members_value, expected):
