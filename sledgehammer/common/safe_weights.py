@@ -20,26 +20,24 @@ saved by AllenNLP (or any `torch.save` of a state dict) load exactly as before.
   `--compare` archives, `calibrate`, `tradeoff`) and of `Model.load` on a serialization folder;
 - the `pretrained` initializer, re-registered as `SafePretrainedModelInitializer`.
 """
+import codecs
 import collections
 import io
-import logging
 import os
 import pickle
 import tarfile
 import types
 import zipfile
-from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import _compat_pickle
 import torch
+from allennlp.models import archival
 from allennlp.nn import initializers
 from allennlp.nn import util as nn_util
 
 from sledgehammer.common.archive_files import ArchiveError, UnsafeArchiveError
 from sledgehammer.common.safe_extraction import extraction_source
-
-logger = logging.getLogger(__name__)
 
 _allennlp_read_state_dict = nn_util.read_state_dict
 
@@ -54,7 +52,7 @@ def _allowed_globals() -> Dict[Tuple[str, str], Any]:
         ("builtins", "bytearray"): bytearray,
         ("builtins", "complex"): complex,
         # Protocol 2 (torch.save's) pickles `bytes` as `_codecs.encode(text, "latin1")`.
-        ("_codecs", "encode"): __import__("_codecs").encode,
+        ("_codecs", "encode"): codecs.encode,
         ("torch", "Size"): torch.Size,
         ("torch", "Tensor"): torch.Tensor,
         ("torch", "device"): torch.device,
@@ -192,7 +190,7 @@ def read_state_dict_safely(
     """
     state = load_weights(path, map_location=nn_util.device_mapping(cuda_device))
     if strip_prefix is None and ignore is None:
-        return OrderedDict((key, state[key]) for key in state.keys())
+        return collections.OrderedDict((key, state[key]) for key in state.keys())
     checked = _in_memory(state)
     return _allennlp_read_state_dict(checked, strip_prefix, ignore, strict, cuda_device)  # type: ignore[arg-type]
 
@@ -220,8 +218,7 @@ class SafePretrainedModelInitializer(initializers.PretrainedModelInitializer):
     """
 
     def __init__(self, weights_file_path: str, parameter_name_overrides: Dict[str, str] = None) -> None:
-        from allennlp.models import archival  # here to avoid a circular import
-
+        # Not super().__init__(), which reads the file with torch.load.
         if tarfile.is_tarfile(weights_file_path):
             with archival.extracted_archive(weights_file_path) as extraction_path:
                 self.weights = load_weights(archival.get_weights_path(extraction_path), map_location="cpu")

@@ -48,7 +48,8 @@ def archive_with_payload(source, destination, marker, legacy: bool = False) -> s
     return str(destination)
 
 
-@pytest.mark.parametrize("command, legacy", [("predict", False), ("evaluate", True)], ids=["predict", "evaluate-legacy"])
+@pytest.mark.parametrize("command, legacy", [("predict", False), ("evaluate", True)],
+                         ids=["predict", "evaluate-legacy"])
 def test_the_command_line_refuses_a_pickle_payload_before_it_runs(tiny_trained_archive, tmp_path, command, legacy):
     marker = tmp_path / "payload-ran"
     archive = archive_with_payload(tiny_trained_archive.archive, tmp_path / "model.tar.gz", marker, legacy)
@@ -60,10 +61,8 @@ def test_the_command_line_refuses_a_pickle_payload_before_it_runs(tiny_trained_a
     output = tmp_path / "out.json"
     result = run_allennlp_cli(command, archive, data, "--output-file", output)
     assert result.returncode != 0
-    assert_one_line_error(
-        result.stderr, f"allennlp {command}: error: ", f"unsafe archive {archive}: member 'weights.th' holds the global "
-        "posix.system"
-    )
+    assert_one_line_error(result.stderr, f"allennlp {command}: error: ",
+                          f"unsafe archive {archive}: member 'weights.th' holds the global posix.system")
     assert not marker.exists()
     assert not output.exists()
 
