@@ -26,10 +26,8 @@ CONLL = FIXTURE_DATA / "conll2003.txt"
          "expected 4 temperatures (one per exit layer [0, 1, 2, 3]), got 2: [1, 2]"),
         ("predict", "tagger", "--predictor-args", {"window": 2},
          "window must be a positive odd integer (1, 3, 5, ...), got 2"),
-        ("evaluate", "tagger", "--overrides", {"exit_mode": "tokens"}, "exit_mode must be one of sentence, token, "
-                                                                       "got 'tokens'"),
     ],
-    ids=["predict-threshold", "evaluate-temperatures", "predict-window-argument", "evaluate-exit-mode"],
+    ids=["predict-threshold", "evaluate-temperatures", "predict-window-argument"],
 )
 def test_a_bad_setting_is_one_error_line(tiny_trained_archive, tiny_tagger_archive, tmp_path, command, model,
                                          option, setting, message):
@@ -64,6 +62,17 @@ def raised(load, *arguments, **options) -> BaseException:
 )
 def test_errors_of_settings_given_to_a_trained_model_are_recognised(tiny_trained_archive, overrides, message):
     error = raised(load_archive, tiny_trained_archive.archive, overrides=overrides)
+    assert message in str(error)
+    assert cli_errors.is_setting_error(error, error.__traceback__)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [({"exit_mode": "tokens"}, "exit_mode must be one of sentence, token, got 'tokens'"),
+     ({"window": 4}, "window must be a positive odd integer"), ({"threshold": 1.01}, "got 1.01")],
+)
+def test_errors_of_settings_given_to_a_trained_tagger_are_recognised(tiny_tagger_archive, overrides, message):
+    error = raised(load_archive, str(tiny_tagger_archive), overrides=overrides)
     assert message in str(error)
     assert cli_errors.is_setting_error(error, error.__traceback__)
 
