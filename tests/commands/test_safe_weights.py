@@ -12,6 +12,7 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.data import Vocabulary
+from allennlp.models import Model
 from allennlp.models.archival import load_archive
 from allennlp.nn import util as nn_util
 from allennlp.nn.initializers import Initializer
@@ -89,6 +90,15 @@ def test_an_initial_archive_with_a_payload_is_refused(tiny_tagger_archive, tiny_
     vocab = Vocabulary.from_files(str(tiny_tagger_archive))
     with pytest.raises(UnsafeWeightsError, match=r"member 'weights.th' holds the global posix.system"):
         EarlyExitTagger(vocab, tiny_bert, initial_archive=archive)
+    assert not marker.exists()
+
+
+def test_a_from_archive_model_with_a_payload_is_refused(tiny_trained_archive, tmp_path):
+    marker = tmp_path / "payload-ran"
+    archive = archive_with_payload(tiny_trained_archive.archive, tmp_path / "model.tar.gz", marker)
+    params = Params({"type": "from_archive", "archive_file": archive})
+    with pytest.raises(UnsafeWeightsError, match=r"member 'weights.th' holds the global posix.system"):
+        Model.from_params(params, vocab=Vocabulary())
     assert not marker.exists()
 
 
