@@ -1,6 +1,7 @@
 """
 No code runs from a model archive: every path that reads `weights.th` (`allennlp predict`, `allennlp evaluate`,
-`calibrate`, `tradeoff --compare`, a tagger's `initial_archive`, the `pretrained` initializer) unpickles it with
+`calibrate`, `tradeoff --compare`, a tagger's `initial_archive`, `from_archive` models, the `pretrained`
+initializer) unpickles it with
 an allow-list, refuses a pickle that names any other global before it runs, and names the member and the
 global; the weights of ordinary archives load, and predict, exactly as before.
 """
