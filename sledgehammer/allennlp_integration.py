@@ -15,7 +15,8 @@ Library patches (`LIBRARY_PATCHES`):
 |---|---|---|
 | config variables | `allennlp.common.params._environment_variables` | the configs in `training_config/` read unset environment variables (`TRAIN_DATA`, `NUM_EPOCHS`, ...) as "use my default"; jsonnet fails on unset `std.extVar`s |
 | partial model overrides | `allennlp.common.params.with_overrides` | `--overrides '{"model": {"threshold": 0.9}}'` changes the keys given instead of replacing the whole model section |
-| safe extraction | `allennlp.models.archival.extracted_archive` (the function object itself too, so code that imported it earlier is covered) and `cached_path`'s tar member check | archives are untrusted input: a member outside the folder, a link leading out or a device file is refused before anything is written (`load_archive`, `from_archive` models, the `pretrained` initializer, `cached_path(..., extract_archive=True)` used by vocabularies, sharded readers and `allennlp diff`) |
+| safe extraction | `allennlp.models.archival.extracted_archive` (the function object itself too, so code that imported it earlier is covered) and `cached_path`'s tar member check | archives are untrusted input: a member outside the folder, a link leading out, a device file, or members beyond the size and number limits are refused before anything is written (`load_archive`, `from_archive` models, the `pretrained` initializer, `cached_path(..., extract_archive=True)` used by vocabularies, sharded readers and `allennlp diff`) |
+| safe weights | `allennlp.nn.util.read_state_dict` and the `pretrained` initializer | a pickle in `weights.th` could run code: weights are unpickled with an allow-list of what a saved state dict needs; any other global is refused, naming the archive member and the global |
 
 Command-line patches (`COMMAND_LINE_PATCHES`):
 
@@ -23,7 +24,7 @@ Command-line patches (`COMMAND_LINE_PATCHES`):
 |---|---|---|
 | predict input | `allennlp.commands.predict._PredictManager` | input errors name the file and line, a byte order mark is skipped, an empty input is an error |
 | evaluate input | `allennlp.commands.evaluate.DataLoader` | a data file without instances, or with a label the model does not know, is an error naming the file |
-| one-line errors | `sys.excepthook` | errors about the user's input (archives, data files) print as one line, like argparse's usage errors |
+| one-line errors | `sys.excepthook` | errors about the user's input (archives, data files, the plugin's settings in `--overrides` or `--predictor-args`) print as one line, like argparse's usage errors |
 
 Each patch has a test through the CLI (`tests/test_allennlp_integration.py`).
 """
@@ -33,12 +34,13 @@ from typing import Callable, Dict
 from allennlp import commands as allennlp_commands
 
 from sledgehammer.commands import evaluate_input, predict_input
-from sledgehammer.common import cli_errors, config_variables, model_overrides, safe_extraction
+from sledgehammer.common import cli_errors, config_variables, model_overrides, safe_extraction, safe_weights
 
 LIBRARY_PATCHES: Dict[str, Callable[[], None]] = {
     "config variables": config_variables.install,
     "partial model overrides": model_overrides.install,
     "safe extraction": safe_extraction.install,
+    "safe weights": safe_weights.install,
 }
 COMMAND_LINE_PATCHES: Dict[str, Callable[[], None]] = {
     "predict input": predict_input.install,

@@ -2,9 +2,12 @@
 Safe reading and atomic rewriting of AllenNLP model archives (`model.tar.gz`).
 
 AllenNLP's `load_archive` extracts an archive with `TarFile.extractall` and no filter, so a crafted
-archive could write outside its temporary folder. `check_archive_members` refuses such archives before
-anything is extracted; `sledgehammer.common.safe_extraction` makes every `load_archive` call it once
-the plugin is imported, and `read_archive_config` calls it before reading `config.json`.
+archive could write outside its temporary folder, or fill the disk from a small file (a member of
+gigabytes of zeros compresses to a few megabytes). `read_members` reads the members' headers within
+limits of size and number (`extraction_limits`) and `check_members` refuses unsafe members, both
+before anything is extracted; `sledgehammer.common.safe_extraction` makes every `load_archive` call
+them once the plugin is imported, and `check_archive_members` (used by `read_archive_config` before
+reading `config.json`) calls them too.
 
 `write_archive_with_replacements` rewrites an archive with some members replaced or added and every other
 member copied unchanged, through `sledgehammer.common.atomic_files.atomic_output`, so an interrupted
@@ -17,13 +20,23 @@ import io
 import json
 import os
 import posixpath
+import re
 import tarfile
 import time
-from typing import IO, Any, Dict, Iterable, List, Union
+from typing import IO, Any, Dict, Iterable, List, Tuple, Union
 
 from sledgehammer.common.atomic_files import atomic_output, write_bytes_atomically  # noqa: F401
 
 CONFIG_NAME = "config.json"
+
+# Limits of what extracting one archive may write; the environment variables raise (or lower) them.
+MAX_BYTES_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_BYTES"
+MAX_MEMBERS_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS"
+DEFAULT_MAX_BYTES = 8 * 2**30  # 8 GiB: several times the largest encoder checkpoints in use
+DEFAULT_MAX_MEMBERS = 10_000  # an AllenNLP archive has a config, weights and one file per vocabulary namespace
+_SIZE_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
+_COUNT = re.compile(r"^(\d+)()$")
 
 PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 
@@ -34,6 +47,10 @@ class ArchiveError(Exception):
 
 class UnsafeArchiveError(ArchiveError):
     """An archive member would be extracted outside the extraction folder, or is not a plain file/folder."""
+
+
+class ArchiveLimitError(UnsafeArchiveError):
+    """Extracting an archive would write more bytes or members than `extraction_limits` allow."""
 
 
 def member_name(name: str) -> str:
@@ -108,9 +125,73 @@ def check_members(members: Iterable[tarfile.TarInfo], archive_name: str = "archi
                 )
 
 
+def extraction_limits() -> Tuple[int, int]:
+    """
+    The most bytes and the most members that extracting one archive may write: the environment
+    variables `SLEDGEHAMMER_MAX_ARCHIVE_BYTES` (a number of bytes, optionally with a binary suffix: `512M`,
+    `32G`, `1T`; default 8 GiB) and `SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS` (default 10,000), read at every call.
+
+    # Raises
+
+    `ArchiveError` naming the variable when it is set to something else than a positive number.
+    """
+    return (
+        _limit(MAX_BYTES_VARIABLE, DEFAULT_MAX_BYTES, "a number of bytes such as 4000000000 or 32G", sizes=True),
+        _limit(MAX_MEMBERS_VARIABLE, DEFAULT_MAX_MEMBERS, "a number of members such as 20000", sizes=False),
+    )
+
+
+def read_members(archive: tarfile.TarFile, archive_name: Any = "archive") -> List[tarfile.TarInfo]:
+    """
+    The members of an open archive, read header by header in order, refusing the archive as soon as
+    they are more, or would extract to more bytes, than `extraction_limits` allow: a member whose
+    header declares too large a size is refused before its content is read, so the check costs no
+    more than reading the headers up to it. A hard link counts the size of the member it copies.
+
+    # Parameters
+
+    archive : `tarfile.TarFile`
+        Opened for reading, not read yet.
+    archive_name : `Any`, optional (default = `"archive"`)
+        How to name the archive in error messages.
+
+    # Raises
+
+    `ArchiveLimitError` naming the archive, the total so far and the limit; `ArchiveError` when the
+    archive cannot be read.
+    """
+    max_bytes, max_members = extraction_limits()
+    members: List[tarfile.TarInfo] = []
+    sizes: Dict[str, int] = {}
+    total = 0
+    for member in _iterate_members(archive, archive_name):
+        members.append(member)
+        if len(members) > max_members:
+            raise ArchiveLimitError(
+                f"unsafe archive {archive_name}: it has more than {max_members} members, the limit set by "
+                f"{MAX_MEMBERS_VARIABLE} (raise it for larger archives); nothing was extracted"
+            )
+        if member.isfile():
+            size = member.size
+        elif member.islnk():
+            size = sizes.get(member_name(member.linkname), 0)
+        else:
+            size = 0
+        sizes[member_name(member.name)] = size
+        total += size
+        if total > max_bytes:
+            raise ArchiveLimitError(
+                f"unsafe archive {archive_name}: its members extract to at least {_bytes(total)} by member "
+                f"{member.name!r}, more than the limit of {_bytes(max_bytes)} set by {MAX_BYTES_VARIABLE} "
+                f"(raise it for larger archives); nothing was extracted"
+            )
+    return members
+
+
 def check_archive_members(archive_path: Union[str, "os.PathLike[str]"]) -> List[tarfile.TarInfo]:
     """
-    Checks the members of a gzipped tar archive with `check_members` and returns them.
+    Reads the members of a gzipped tar archive with `read_members`, checks them with `check_members`
+    and returns them.
 
     # Parameters
 
@@ -118,11 +199,12 @@ def check_archive_members(archive_path: Union[str, "os.PathLike[str]"]) -> List[
 
     # Raises
 
-    `ArchiveError` when the file does not exist or is not a gzipped tar archive, and
-    `UnsafeArchiveError` for the first unsafe member.
+    `ArchiveError` when the file does not exist or is not a gzipped tar archive,
+    `ArchiveLimitError` for an archive beyond the limits and `UnsafeArchiveError` for the first
+    unsafe member.
     """
     with _open_archive(archive_path) as archive:
-        members = _read_members(archive, archive_path)
+        members = read_members(archive, archive_path)
     check_members(members, str(archive_path))
     return members
 
@@ -138,7 +220,7 @@ def read_archive_member(archive_path: Union[str, "os.PathLike[str]"], name: str)
     check_archive_members(archive_path)
     wanted = member_name(name)
     with _open_archive(archive_path) as archive:
-        for member in _read_members(archive, archive_path):
+        for member in read_members(archive, archive_path):
             if member_name(member.name) == wanted and member.isfile():
                 file = archive.extractfile(member)
                 assert file is not None
@@ -243,8 +325,22 @@ def _open_archive(source: PathOrFile) -> tarfile.TarFile:
         raise ArchiveError(f"{os.fspath(name)} is not a model archive (.tar.gz file): {error}") from None
 
 
-def _read_members(archive: tarfile.TarFile, name: Any) -> List[tarfile.TarInfo]:
-    return list(_iterate_members(archive, name))
+def _limit(variable: str, default: int, expected: str, sizes: bool) -> int:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return default
+    match = (_SIZE if sizes else _COUNT).match(value)
+    limit = int(match.group(1)) * _SIZE_SUFFIXES[match.group(2).upper()] if match else 0
+    if limit <= 0:
+        raise ArchiveError(f"{variable} must be {expected}, found {value!r}")
+    return limit
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit} ({count} bytes)"
+    return f"{count} bytes"
 
 
 def _iterate_members(archive: tarfile.TarFile, name: Any):

@@ -97,6 +97,18 @@ def convert_span_tags(tags: List[str], coding_scheme: str) -> List[str]:
     return converted
 
 
+class WordTooLongError(ValueError):
+    """
+    A word has more word pieces than fit into one instance: `position` (0-based, in its sentence) and
+    `detail`, what was expected and found.
+    """
+
+    def __init__(self, position: int, detail: str) -> None:
+        super().__init__(f"word {position} (0-based) does not fit into one instance: {detail}")
+        self.position = position
+        self.detail = detail
+
+
 class SequenceTaggingReader(DatasetReader):
     """
     Base class of the sledgehammer readers for sequence labeling (one tag per word) with a pretrained
@@ -120,8 +132,9 @@ class SequenceTaggingReader(DatasetReader):
     in turn, and each chunk becomes an instance of its own, with `"chunk"` in its metadata. A span
     crossing a chunk boundary becomes two spans (span tags are re-coded per chunk, so each chunk is
     consistent in the output coding scheme). A single word with more word pieces than fit is an error
-    naming the file and the line. `text_to_instance` does not split; it raises a `ValueError` for words
-    that do not fit.
+    naming the file and the line. `word_chunks(words)` gives the split of any list of words (the
+    `sledgehammer_tagger` predictor splits long inputs with it); `text_to_instance` does not split, it
+    raises a `ValueError` for words that do not fit.
 
     Subclasses implement `_read_sentences(file_path)`, which yields the `Sentence`s of the file in
     order. Sentences are parsed and validated in every worker; only tokenization is sharded.
@@ -206,22 +219,38 @@ class SequenceTaggingReader(DatasetReader):
             yield from self._sentence_instances(sentence, file_path)
 
     def _sentence_instances(self, sentence: Sentence, file_path: str) -> Iterator[Instance]:
-        counts = self._word_piece_counts(sentence.words)
-        for i, count in enumerate(counts):
-            if count > self._budget:
-                raise DatasetFormatError(
-                    file_path,
-                    sentence.lines[i],
-                    f"expected a word of at most {self._budget} word pieces (max_word_pieces="
-                    f"{self._max_word_pieces} minus {self._special_tokens} special "
-                    f"tokens), found {sentence.words[i]!r} with {count}",
-                )
+        try:
+            chunks = self.word_chunks(sentence.words)
+        except WordTooLongError as error:
+            raise DatasetFormatError(file_path, sentence.lines[error.position], error.detail) from None
         source = f"{file_path}:{sentence.lines[0]}"
-        chunks = list(self._chunk(counts))
         for index, (start, end) in enumerate(chunks):
             tags = None if sentence.tags is None else sentence.tags[start:end]
             chunk = index if len(chunks) > 1 else None
             yield self._make_instance(sentence.words[start:end], tags, source, chunk)
+
+    def word_chunks(self, words: List[str]) -> List[Tuple[int, int]]:
+        """
+        How a sentence is split: the `(start, end)` ranges of consecutive whole words, in order, each
+        as long as fits into `max_word_pieces` (special tokens included); one range `(0, len(words))`
+        when the sentence fits. The reader splits the sentences of a file this way, and the
+        `sledgehammer_tagger` predictor its inputs.
+
+        # Raises
+
+        `WordTooLongError` (a `ValueError`) naming the first word that does not fit even alone, and its
+        position.
+        """
+        counts = self._word_piece_counts(words)
+        for position, count in enumerate(counts):
+            if count > self._budget:
+                raise WordTooLongError(
+                    position,
+                    f"expected a word of at most {self._budget} word pieces (max_word_pieces="
+                    f"{self._max_word_pieces} minus {self._special_tokens} special "
+                    f"tokens), found {words[position]!r} with {count}",
+                )
+        return list(self._chunk(counts))
 
     def _word_piece_counts(self, words: List[str]) -> List[int]:
         _, offsets = self._tokenizer.intra_word_tokenize(words)

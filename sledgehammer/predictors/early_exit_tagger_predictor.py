@@ -1,5 +1,5 @@
 import json
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict
@@ -7,6 +7,7 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
+from sledgehammer.dataset_readers.sequence_tagging_reader import SequenceTaggingReader
 from sledgehammer.predictors.selected_outputs import SelectedOutputsPredictor, row_threshold
 
 # What each output line carries, in this order.
@@ -22,9 +23,13 @@ class EarlyExitTaggerPredictor(SelectedOutputsPredictor):
     Input lines are `{"tokens": ["EU", "rejects", ...]}` (the words as a list) or `{"sentence": "EU rejects
     German call"}` (split on whitespace). Each output line holds, one entry per input word, `words`, `tags`,
     `confidences` (the largest calibrated probability at the word's answering exit) and `exit_layers` (the
-    encoder layer, 0-based, that answered for the word). An input may carry its own `"threshold"` (a number in
-    [0, 1]); inputs with different thresholds share a batch. With `--use-dataset-reader`, gold tags unknown to the
-    model are an error naming the tag.
+    encoder layer, 0-based, that answered for the word). An input with more word pieces than the reader's
+    `max_word_pieces` is split into consecutive chunks of whole words exactly as the reader splits a sentence
+    of a data file (`SequenceTaggingReader.word_chunks`); the chunks are tagged on their own and their outputs
+    joined back in order, so the output still has one entry per input word. A single word with more word
+    pieces than fit is an input error naming its position. An input may carry its own `"threshold"` (a number
+    in [0, 1]); inputs with different thresholds share a batch. With `--use-dataset-reader`, gold tags unknown
+    to the model are an error naming the tag.
 
     Registered as a `Predictor` with name "sledgehammer_tagger".
 
@@ -73,7 +78,7 @@ class EarlyExitTaggerPredictor(SelectedOutputsPredictor):
             ) from None
         if not isinstance(record, dict):
             raise ConfigurationError(f"expected a JSON object such as {EXAMPLE}, found a JSON {type(record).__name__}")
-        self._words(record)
+        self._chunks(self._words(record))  # a word that does not fit even alone is an error about this line
         row_threshold(record)
         return record
 
@@ -85,8 +90,37 @@ class EarlyExitTaggerPredictor(SelectedOutputsPredictor):
         """Tags one sentence given as a list of words."""
         return self.predict_json({"tokens": tokens})
 
+    def predict_json(self, inputs: JsonDict) -> JsonDict:
+        return self.predict_batch_json([inputs])[0]
+
+    def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
+        """
+        Tags every input, splitting long ones into chunks (see the class docstring). The chunks of all inputs
+        run in batches of `len(inputs)` instances (`allennlp predict --batch-size`), in input order.
+        """
+        chunks = []  # (input index, the words of one chunk)
+        for index, record in enumerate(inputs):
+            words = self._words(record)
+            chunks.extend((index, words[start:end]) for start, end in self._chunks(words))
+        instances = [self._dataset_reader.text_to_instance(words) for _, words in chunks]
+        self._add_row_thresholds(instances, [row_threshold(inputs[index]) for index, _ in chunks])
+        size = max(1, len(inputs))
+        outputs: List[JsonDict] = []
+        for start in range(0, len(instances), size):
+            outputs.extend(self.predict_batch_instance(instances[start:start + size]))
+        joined: List[JsonDict] = [{} for _ in inputs]
+        for (index, _), output in zip(chunks, outputs):
+            for key, values in output.items():
+                joined[index].setdefault(key, []).extend(values)
+        return joined
+
     def _json_to_instance(self, json_dict: JsonDict) -> Instance:
         return self._dataset_reader.text_to_instance(self._words(json_dict))
+
+    def _chunks(self, words: List[str]) -> List[Tuple[int, int]]:
+        if isinstance(self._dataset_reader, SequenceTaggingReader):
+            return self._dataset_reader.word_chunks(words)
+        return [(0, len(words))]  # another reader: its text_to_instance decides
 
     @staticmethod
     def _words(record: JsonDict) -> List[str]:

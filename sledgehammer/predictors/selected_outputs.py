@@ -51,12 +51,16 @@ class SelectedOutputsPredictor(Predictor):
     def _batch_json_to_instances(self, json_dicts: List[JsonDict]) -> List[Instance]:
         thresholds = [row_threshold(record) for record in json_dicts]
         instances = [self._json_to_instance(record) for record in json_dicts]
+        self._add_row_thresholds(instances, thresholds)
+        return instances
+
+    def _add_row_thresholds(self, instances: List[Instance], thresholds: List[Optional[float]]) -> None:
+        """Gives every instance a `threshold` field when some input asked for one (the model's for the others)."""
         if any(threshold is not None for threshold in thresholds):
             default = float(self._model.threshold)  # type: ignore[attr-defined]
             for instance, threshold in zip(instances, thresholds):
                 value = default if threshold is None else threshold
                 instance.add_field(ROW_THRESHOLD, TensorField(torch.tensor(value, dtype=torch.float)))
-        return instances
 
     def _select(self, output: JsonDict) -> JsonDict:
         return {key: output[key] for key in self.output_keys if key in output}

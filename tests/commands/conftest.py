@@ -9,6 +9,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 from typing import Dict, NamedTuple, Optional
 
 import pytest
@@ -125,15 +126,50 @@ def run_allennlp_cli(*arguments: str, env: Optional[Dict[str, str]] = None) -> s
     as a user would, and returns the finished process (`returncode`, `stdout`, `stderr` as text).
     `env` adds to (or replaces in) this process's environment.
     """
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [ALLENNLP, *map(str, arguments), "--include-package", "sledgehammer"],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return subprocess.run(_cli(arguments), cwd=REPO_ROOT, env=_environment(env), capture_output=True, text=True,
+                          timeout=600)
+
+
+def run_allennlp_cli_watching(folder, *arguments: str, env: Optional[Dict[str, str]] = None):
+    """
+    `run_allennlp_cli`, measuring every 20 ms while the command runs how many bytes the files below `folder` hold.
+    Returns the finished process and the largest size seen.
+    """
+    largest = 0
+    with subprocess.Popen(_cli(arguments), cwd=REPO_ROOT, env=_environment(env), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as process:
+        output = {}
+
+        def read_output() -> None:
+            output.update(zip(("stdout", "stderr"), process.communicate(timeout=600)))
+
+        reader = threading.Thread(target=read_output)
+        reader.start()
+        while reader.is_alive():
+            largest = max(largest, folder_size(folder))
+            reader.join(0.02)
+    result = subprocess.CompletedProcess(process.args, process.returncode, output["stdout"], output["stderr"])
+    return result, largest
+
+
+def folder_size(folder) -> int:
+    """The bytes held by the regular files below `folder` (files that vanish while counting count 0)."""
+    total = 0
+    for directory, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def _cli(arguments) -> list:
+    return [ALLENNLP, *map(str, arguments), "--include-package", "sledgehammer"]
+
+
+def _environment(env: Optional[Dict[str, str]]) -> Dict[str, str]:
+    return {**os.environ, **(env or {})}
 
 
 def run_allennlp_in_process(monkeypatch, *arguments) -> None:

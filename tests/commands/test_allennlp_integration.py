@@ -14,6 +14,7 @@ import pytest
 from sledgehammer import allennlp_integration
 from tests.commands.conftest import REPO_ROOT, assert_one_line_error, run_allennlp_cli
 from tests.commands.test_safe_archives import with_extra_members
+from tests.commands.test_safe_weights import archive_with_payload
 
 
 def _config_variables(archive, tmp_path):
@@ -49,6 +50,14 @@ def _safe_extraction(archive, tmp_path):
     assert_one_line_error(result.stderr, "allennlp evaluate: error:", "has a '..' path component")
 
 
+def _safe_weights(archive, tmp_path):
+    marker = tmp_path / "payload-ran"
+    evil = archive_with_payload(archive.archive, tmp_path / "model.tar.gz", marker)
+    result = run_allennlp_cli("evaluate", evil, archive.dev_data)
+    assert result.returncode == 1 and not marker.exists()
+    assert_one_line_error(result.stderr, "allennlp evaluate: error:", "weights.th")
+
+
 def _predict_input(archive, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"sentence": "good"}\n\n{"text": 3}\n', encoding="utf-8")
@@ -77,6 +86,7 @@ CHECKS = {
     "config variables": _config_variables,
     "partial model overrides": _partial_model_overrides,
     "safe extraction": _safe_extraction,
+    "safe weights": _safe_weights,
     "predict input": _predict_input,
     "evaluate input": _evaluate_input,
     "one-line errors": _one_line_errors,
