@@ -124,6 +124,7 @@ def serve_archive(
     """
     try:
         from sledgehammer.serving import ModelRunner, ServingLimits, make_server, run_until_stopped
+        from sledgehammer.serving.server import ANNOUNCEMENT
     except ImportError as error:
         raise CommandInputError(f"{COMMAND} needs the serve extra ({error}); "
                                 f"pip install -e '.[serve]' (make install does)") from None
@@ -140,8 +141,8 @@ def serve_archive(
     runner = ModelRunner(archive, num_threads=num_threads)
 
     def announce(bound_host: str, bound_port: int) -> None:
-        print(f"serving {archive_file} ({runner.kind}) on http://{bound_host}:{bound_port}; "
-              f"GET /health answers 200 once warmed up", flush=True)
+        print(ANNOUNCEMENT.format(archive=archive_file, kind=runner.kind, host=bound_host, port=bound_port),
+              flush=True)
 
     server = make_server(runner, serving_limits, host=host, port=port, on_started=announce)
     return run_until_stopped(server)

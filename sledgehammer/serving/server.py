@@ -3,6 +3,7 @@ Runs the app with uvicorn: binds, announces the bound address, and on SIGTERM (o
 answers what is in flight, runs what the queue holds, and returns normally (exit status 0).
 """
 import logging
+import re
 import signal
 import sys
 import threading
@@ -18,6 +19,9 @@ from sledgehammer.serving.model_runner import ModelRunner
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# The line the command prints on standard output once it listens, and how to find the address in it.
+ANNOUNCEMENT = "serving {archive} ({kind}) on http://{host}:{port}; GET /health answers 200 once warmed up"
+ANNOUNCED_URL = re.compile(r" on (http://\S+:\d+); GET /health")
 # Seconds the shutdown waits for in-flight requests beyond the request timeout, which bounds each of them.
 DRAIN_MARGIN_SECONDS = 5
 
