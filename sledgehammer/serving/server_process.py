@@ -16,10 +16,12 @@ import httpx
 
 from sledgehammer.serving.server import ANNOUNCED_URL
 
-# Runs AllenNLP's command line with the plugin imported, wherever the current folder is (an `allennlp` run
+# The folder holding this `sledgehammer` package, which the child imports first.
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Runs AllenNLP's command line with this plugin imported, wherever the current folder is (an `allennlp` run
 # outside the repository has no `.allennlp_plugins` file, and `--include-package` cannot add a subcommand).
-LAUNCHER = [sys.executable, "-c",
-            "import sys, sledgehammer; from allennlp.commands import main; sys.argv[0] = 'allennlp'; main()"]
+LAUNCHER = [sys.executable, "-c", f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); import sledgehammer; "
+            "from allennlp.commands import main; sys.argv[0] = 'allennlp'; main()"]
 LOG_TAIL_CHARACTERS = 2000
 
 
