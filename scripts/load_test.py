@@ -178,6 +178,14 @@ def chosen_variants(names: List[str]) -> List[str]:
     return [by_letter.get(name, name) for name in names]
 
 
+def variant_plan(args: argparse.Namespace) -> List[tuple]:
+    """`(name, letter, max batch size, threshold, meaning)` of each server to run, in order."""
+    if args.variants is None:  # one server with the given options
+        return [("given_options", "", args.max_batch_size, args.threshold, "the given options")]
+    return [(name, VARIANTS[name][0], args.max_batch_size if VARIANTS[name][1] else 1,
+             args.threshold if VARIANTS[name][2] else 1.0, VARIANTS[name][3]) for name in chosen_variants(args.variants)]
+
+
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = parse_arguments(argv)
     inputs = read_inputs(args.inputs)
@@ -197,13 +205,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         return report
     extra = shlex.split(args.server_args)
     report["protocol"].update(archive=args.archive, max_batch_size=args.max_batch_size, server_args=extra)
-    if args.variants is None:  # one server with the given options
-        plan = [("given_options", "", args.max_batch_size, args.threshold, "the given options")]
-    else:
-        plan = [(name, VARIANTS[name][0], args.max_batch_size if VARIANTS[name][1] else 1,
-                 args.threshold if VARIANTS[name][2] else 1.0, VARIANTS[name][3])
-                for name in chosen_variants(args.variants)]
-    for name, letter, max_batch_size, threshold, meaning in plan:
+    for name, letter, max_batch_size, threshold, meaning in variant_plan(args):
         options = ["--max-batch-size", str(max_batch_size), *extra]
         print(f"{letter} {name} ({meaning}), threshold {threshold}:", flush=True)
         with ServerProcess(args.archive, options, startup_timeout=args.startup_timeout) as server:

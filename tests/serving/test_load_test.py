@@ -44,27 +44,38 @@ def test_a_run_reports_throughput_latency_statuses_and_the_servers_histograms(cl
         assert run["server"]["mean_batch_size"] >= 1
 
 
+def test_the_four_variants_are_the_protocols_servers():
+    arguments = ["--archive", "model.tar.gz", "--inputs", "x", "--output", "y", "--threshold", "0.8"]
+    plan = load_test.variant_plan(load_test.parse_arguments([*arguments, "--variants", "--max-batch-size", "16"]))
+    assert [(letter, size, threshold) for _, letter, size, threshold, _ in plan] == [
+        ("a", 1, 1.0), ("b", 16, 1.0), ("c", 16, 0.8), ("d", 1, 0.8)]
+    chosen = load_test.variant_plan(load_test.parse_arguments([*arguments, "--variants", "d", "batched_full"]))
+    assert [name for name, *_ in chosen] == ["batch1_early_exit", "batched_full"]
+
+
 def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_trained_archive, tmp_path):
     inputs = write_inputs(tmp_path / "inputs.jsonl", [{"sentence": "good fun"}, {"sentence": "awful boring plot"}])
     output = tmp_path / "variants.json"
-    load_test.main(["--archive", tiny_trained_archive.archive, "--variants", "--threshold", "0.0",
+    # Two of the four variants (a server process each takes seconds to start): no batching and no early exit,
+    # and both.
+    load_test.main(["--archive", tiny_trained_archive.archive, "--variants", "a", "c", "--threshold", "0.0",
                     "--inputs", inputs, "--output", str(output), "--concurrency", "1", "4", "--requests", "8",
                     "--warmup-requests", "2", "--max-batch-size", "4", "--server-args", "--num-threads 1"])
     report = json.loads(output.read_text())
-    variants = {variant["letter"]: variant for variant in report["variants"]}
-    assert sorted(variants) == ["a", "b", "c", "d"]
-    last = str(max(int(layer) for layer in variants["a"]["runs"][0]["server"]["exit_layers"]))
-    for letter, variant in variants.items():
-        assert variant["server_exit_status"] == 0
-        early_exit, batched = letter in "cd", letter in "bc"
-        assert variant["threshold"] == (0.0 if early_exit else 1.0)
-        assert variant["server_options"][:2] == ["--max-batch-size", "4" if batched else "1"]
+    plain, both = report["variants"]
+    assert (plain["letter"], both["letter"]) == ("a", "c")
+    assert (plain["server_options"][:2], both["server_options"][:2]) == (["--max-batch-size", "1"],
+                                                                         ["--max-batch-size", "4"])
+    assert (plain["threshold"], both["threshold"]) == (1.0, 0.0)
+    assert plain["server_exit_status"] == both["server_exit_status"] == 0
+    last = str(max(int(layer) for layer in plain["runs"][0]["server"]["exit_layers"]))
+    assert last != "0"
+    for variant, layer in ((plain, last), (both, "0")):
+        assert [run["concurrency"] for run in variant["runs"]] == [1, 4]
         for run in variant["runs"]:
             assert run["statuses"] == {"200": 8}
-            assert run["server"]["exit_layers"] == {("0" if early_exit else last): 8}
-            if not batched:
-                assert run["server"]["batch_size_histogram"] == {"<=1": run["server"]["batches"]}
-    assert last != "0"
+            assert run["server"]["exit_layers"] == {layer: 8}
+    assert all(run["server"]["batch_size_histogram"] == {"<=1": run["server"]["batches"]} for run in plain["runs"])
 
 
 def test_unknown_variants_and_early_exit_without_a_threshold_are_usage_errors(tmp_path, capsys):
