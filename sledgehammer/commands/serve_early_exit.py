@@ -8,7 +8,6 @@ HTTP, batching concurrent requests into the model's batched early exit (see `doc
                               [--cuda-device D] [--overrides JSON] [--include-package PACKAGE]
 """
 import argparse
-import logging
 import sys
 from typing import Any, Dict, Optional, Union
 
@@ -22,8 +21,6 @@ from sledgehammer.commands.archive_inputs import (
 )
 from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
 from sledgehammer.serving.batch_selection import DEFAULT_MIN_FILL
-
-logger = logging.getLogger(__name__)
 
 COMMAND = "serve-early-exit"
 SERVED_MODELS = (EarlyExitClassifier, EarlyExitTagger)

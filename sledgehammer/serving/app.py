@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import AsyncIterator, Callable, List, Optional
+from typing import AsyncIterator, Callable, List, Optional, Tuple
 
 from allennlp.common.util import JsonDict
 from starlette.applications import Starlette
@@ -92,14 +92,21 @@ class ServingState:
         self.ready = True
         logger.info("ready: serving a %s", self.runner.kind)
 
+    @property
+    def phase(self) -> str:
+        """`"ok"` (answering), `"warming up"`, `"draining"` (after a stop signal) or `"failed"` (the warm-up raised)."""
+        if self.warmup_error:
+            return "failed"
+        if self.draining:
+            return "draining"
+        return "ok" if self.ready else "warming up"
+
     async def health(self, request: Request) -> Response:
-        status = "ok" if self.ready and not self.draining else "failed" if self.warmup_error else (
-            "draining" if self.draining else "warming up")
-        content = {"status": status, "model": self.runner.kind, "exit_layers": self.runner.exit_layers,
+        content = {"status": self.phase, "model": self.runner.kind, "exit_layers": self.runner.exit_layers,
                    "queue_depth": self.batcher.queue_depth if self.batcher else 0}
         if self.warmup_error:
             content["error"] = self.warmup_error
-        return JSONResponse(content, status_code=200 if status == "ok" else 503)
+        return JSONResponse(content, status_code=200 if self.phase == "ok" else 503)
 
     async def metrics_page(self, request: Request) -> Response:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
@@ -110,18 +117,17 @@ class ServingState:
             answers, is_list = await self._answer(request, arrival + self.limits.request_timeout)
         except RequestError as error:
             self.metrics.count_request(error.status, time.monotonic() - arrival, error.kind)
-            if error.status >= 500:
-                logger.warning("POST /predict answered %d: %s", error.status, error.message)
+            logger.debug("POST /predict answered %d: %s", error.status, error.message)  # a failed batch logs itself
             return JSONResponse({"error": error.kind, "message": error.message}, status_code=error.status,
                                 headers=error.headers)
         self.metrics.count_request(200, time.monotonic() - arrival)
         # Serialised as `allennlp predict` writes each line (`Predictor.dump_line`: `json.dumps`).
         return Response(json.dumps(answers if is_list else answers[0]), media_type=JSON_TYPE)
 
-    async def _answer(self, request: Request, deadline: float) -> "tuple[List[JsonDict], bool]":
-        if not self.ready or self.draining:
-            phase = "shutting down" if self.draining else "failed to warm up" if self.warmup_error else "warming up"
-            raise RequestError(503, "not_ready", f"the server is {phase}; retry later", {"Retry-After": "1"})
+    async def _answer(self, request: Request, deadline: float) -> Tuple[List[JsonDict], bool]:
+        if self.phase != "ok":
+            doing = {"draining": "shutting down", "failed": "failed to warm up"}.get(self.phase, self.phase)
+            raise RequestError(503, "not_ready", f"the server is {doing}; retry later", {"Retry-After": "1"})
         body = await self._read_body(request)
         rows, is_list = parse_body(body, self.runner.predictor, self.runner.exit_modes)
         if len(rows) > self.limits.max_queue:

@@ -188,3 +188,17 @@ def test_metrics_are_prometheus_text_with_every_exit_listed(classifier_runner):
                  "sledgehammer_batch_seconds_count", "sledgehammer_batch_fill_bucket", "sledgehammer_queue_depth"):
         assert name in text
     assert 'sledgehammer_exit_layer_total{layer="0"} 1.0' in text
+
+
+class FailingWarmUp(GatedRunner):
+    def warm_up(self, batch_size: int) -> None:
+        raise RuntimeError("out of memory, say")
+
+
+def test_a_failed_warm_up_stops_the_server_with_status_1(classifier_runner, capsys):
+    from sledgehammer.serving import ServingLimits, make_server, run_until_stopped
+
+    server = make_server(FailingWarmUp(classifier_runner), ServingLimits(), port=0, log_level="warning")
+    assert run_until_stopped(server) == 1  # returns by itself
+    assert server.state.warmup_error == "RuntimeError: out of memory, say"
+    assert "the warm-up failed: RuntimeError: out of memory, say" in capsys.readouterr().err
