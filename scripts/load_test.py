@@ -208,7 +208,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     for name, letter, max_batch_size, threshold, meaning in variant_plan(args):
         options = ["--max-batch-size", str(max_batch_size), *extra]
         print(f"{letter} {name} ({meaning}), threshold {threshold}:", flush=True)
-        with ServerProcess(args.archive, options, startup_timeout=args.startup_timeout) as server:
+        log_path = os.path.join(args.server_logs, f"{name}.log") if args.server_logs else None
+        with ServerProcess(args.archive, options, log_path=log_path, startup_timeout=args.startup_timeout) as server:
             runs = run_levels(server.url, inputs, args, threshold)
             status = server.stop()
         record({"name": name, "letter": letter, "meaning": meaning, "server_options": options,
@@ -234,8 +235,11 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=60.0, help="client-side seconds per request")
     parser.add_argument("--max-batch-size", type=int, default=32, help="the batched variants' --max-batch-size")
     parser.add_argument("--server-args", default="", help="more serve-early-exit options, one string")
+    parser.add_argument("--server-logs", metavar="DIR", help="keep each server's standard error in DIR/VARIANT.log")
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for a server to be healthy")
     args = parser.parse_args(argv)
+    if args.server_logs:
+        os.makedirs(args.server_logs, exist_ok=True)
     if args.variants is not None and not args.archive:
         parser.error("--variants needs --archive")
     if args.variants is not None:

@@ -21,6 +21,7 @@ from sledgehammer.commands.archive_inputs import (
 )
 from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
 from sledgehammer.serving.batch_selection import DEFAULT_MIN_FILL
+from sledgehammer.serving.limits import ServingLimits
 
 COMMAND = "serve-early-exit"
 SERVED_MODELS = (EarlyExitClassifier, EarlyExitTagger)
@@ -120,8 +121,8 @@ def serve_archive(
     `CommandInputError` for unusable options or archives, with a one-line message.
     """
     try:
-        from sledgehammer.serving import ModelRunner, ServingLimits, make_server, run_until_stopped
-        from sledgehammer.serving.server import ANNOUNCEMENT
+        from sledgehammer.serving.model_runner import ModelRunner
+        from sledgehammer.serving.server import ANNOUNCEMENT, make_server, run_until_stopped
     except ImportError as error:
         raise CommandInputError(f"{COMMAND} needs the serve extra ({error}); "
                                 f"pip install -e '.[serve]' (make install does)") from None

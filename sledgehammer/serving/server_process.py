@@ -20,8 +20,9 @@ from sledgehammer.serving.server import ANNOUNCED_URL
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Runs AllenNLP's command line with this plugin imported, wherever the current folder is (an `allennlp` run
 # outside the repository has no `.allennlp_plugins` file, and `--include-package` cannot add a subcommand).
+# It runs what the `allennlp` script runs (`allennlp.__main__.run`, which also sets up logging).
 LAUNCHER = [sys.executable, "-c", f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); import sledgehammer; "
-            "from allennlp.commands import main; sys.argv[0] = 'allennlp'; main()"]
+            "from allennlp.__main__ import run; sys.argv[0] = 'allennlp'; sys.exit(run())"]
 LOG_TAIL_CHARACTERS = 2000
 
 

@@ -52,14 +52,14 @@ def tagger_archive(tiny_tagger_archive):
 
 @pytest.fixture(scope="session")
 def classifier_runner(classifier_archive):
-    from sledgehammer.serving import ModelRunner
+    from sledgehammer.serving.model_runner import ModelRunner
 
     return ModelRunner(classifier_archive, num_threads=1)
 
 
 @pytest.fixture(scope="session")
 def tagger_runner(tagger_archive):
-    from sledgehammer.serving import ModelRunner
+    from sledgehammer.serving.model_runner import ModelRunner
 
     return ModelRunner(tagger_archive, num_threads=1)
 
@@ -102,7 +102,8 @@ def running_server(runner, wait_ready: bool = True, **limits) -> Iterator[Served
     a free port in a thread, until the block ends (with `wait_ready`, from the moment `/health` is 200);
     then stops it as SIGTERM would and waits for the thread.
     """
-    from sledgehammer.serving import ServingLimits, make_server
+    from sledgehammer.serving.limits import ServingLimits
+    from sledgehammer.serving.server import make_server
 
     server = make_server(runner, ServingLimits(**limits), host="127.0.0.1", port=0, log_level="warning")
     thread = threading.Thread(target=server.run, name="test-server", daemon=True)

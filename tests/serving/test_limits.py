@@ -196,7 +196,8 @@ class FailingWarmUp(GatedRunner):
 
 
 def test_a_failed_warm_up_stops_the_server_with_status_1(classifier_runner, capsys):
-    from sledgehammer.serving import ServingLimits, make_server, run_until_stopped
+    from sledgehammer.serving.limits import ServingLimits
+    from sledgehammer.serving.server import make_server, run_until_stopped
 
     server = make_server(FailingWarmUp(classifier_runner), ServingLimits(), port=0, log_level="warning")
     assert run_until_stopped(server) == 1  # returns by itself

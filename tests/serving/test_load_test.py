@@ -60,7 +60,8 @@ def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_
     # and both.
     load_test.main(["--archive", tiny_trained_archive.archive, "--variants", "a", "c", "--threshold", "0.0",
                     "--inputs", inputs, "--output", str(output), "--concurrency", "1", "4", "--requests", "8",
-                    "--warmup-requests", "2", "--max-batch-size", "4", "--server-args", "--num-threads 1"])
+                    "--warmup-requests", "2", "--max-batch-size", "4", "--server-args", "--num-threads 1",
+                    "--server-logs", str(tmp_path / "logs")])
     report = json.loads(output.read_text())
     plain, both = report["variants"]
     assert (plain["letter"], both["letter"]) == ("a", "c")
@@ -76,6 +77,7 @@ def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_
             assert run["statuses"] == {"200": 8}
             assert run["server"]["exit_layers"] == {layer: 8}
     assert all(run["server"]["batch_size_histogram"] == {"<=1": run["server"]["batches"]} for run in plain["runs"])
+    assert "ready: serving a sledgehammer_classifier" in (tmp_path / "logs" / "batch1_full.log").read_text()
 
 
 def test_unknown_variants_and_early_exit_without_a_threshold_are_usage_errors(tmp_path, capsys):
