@@ -115,7 +115,7 @@ def test_a_taggers_settings_groups_run_in_batches_of_their_own(tagger_runner):
     window_3 = {**sentence, "window": 3, "exit_mode": "token"}
     window_1 = {**sentence, "window": 1, "exit_mode": "token"}
     bodies = [sentence, window_3, window_1, sentence, window_3, window_1]
-    with running_server(tagger_runner, max_batch_size=6, max_wait_ms=500, min_fill=0.0) as served:
+    with running_server(tagger_runner, max_batch_size=6, max_wait_ms=2000, min_fill=0.0) as served:
         responses = post_concurrently(served.url, bodies)
         samples = metric_samples(served.url)
         alone = [post(served.url, body).json() for body in bodies]  # one at a time

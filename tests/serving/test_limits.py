@@ -95,7 +95,7 @@ def test_a_full_queue_is_503_with_retry_after_at_once_and_the_queued_requests_ar
     assert refused.json()["error"] == "queue_full"
     assert "the queue is full (2 of 2 inputs wait" in refused.json()["message"]
     assert int(refused.headers["Retry-After"]) >= 1
-    assert answered_in < 2.0
+    assert answered_in < 5.0  # at once, not after the blocked batch
     assert [answer.status_code for answer in answers] == [200, 200, 200]
 
 
