@@ -14,5 +14,11 @@ setup(
         "matplotlib>=3.3",
         "safetensors>=0.3",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # `allennlp serve-early-exit` (sledgehammer/serving) and its load generator (scripts/load_test.py).
+        # Starlette rather than FastAPI: FastAPI's releases that accept pydantic v1 do not import with the
+        # pydantic 1.8 that spaCy 3.3 under AllenNLP fixes. httpx: Starlette's TestClient and the load generator.
+        "serve": ["starlette>=0.27", "uvicorn>=0.22", "prometheus_client>=0.16", "httpx>=0.24"],
+    },
 )

@@ -1,0 +1,88 @@
+"""
+`scripts/load_test.py` against a running server and in its variants mode (a server process per variant).
+"""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.serving.conftest import running_server
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "load_test.py"
+spec = importlib.util.spec_from_file_location("load_test", SCRIPT)
+load_test = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(load_test)
+
+
+def write_inputs(path, records):
+    path.write_text("".join(json.dumps(record) + "\n" for record in records) + "\n")
+    return str(path)
+
+
+def test_a_run_reports_throughput_latency_statuses_and_the_servers_histograms(classifier_runner, tmp_path):
+    inputs = write_inputs(tmp_path / "inputs.jsonl", [{"sentence": "good fun"}, {"sentence": "bad"},
+                                                      {"sentence": ""}, {"sentence": "i love it"}])
+    output = tmp_path / "load.json"
+    with running_server(classifier_runner, max_batch_size=8) as served:
+        load_test.main(["--url", served.url, "--inputs", inputs, "--output", str(output), "--concurrency", "1", "4",
+                        "--requests", "12", "--warmup-requests", "0", "--threshold", "0.0"])
+    report = json.loads(output.read_text())
+    assert report["protocol"]["num_inputs"] == 4
+    (variant,) = report["variants"]
+    assert [run["concurrency"] for run in variant["runs"]] == [1, 4]
+    for run in variant["runs"]:
+        assert run["requests"] == 12
+        assert run["statuses"] == {"200": 9, "400": 3}  # every fourth input is empty
+        assert run["errors"] == {"400": 3}
+        assert run["requests_per_second"] > 0
+        latency = run["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+        assert run["server"]["rows"] == 9
+        assert run["server"]["exit_layers"] == {"0": 9}  # threshold 0.0: every answer from the first exit
+        assert sum(run["server"]["batch_size_histogram"].values()) == run["server"]["batches"]
+        assert run["server"]["mean_batch_size"] >= 1
+
+
+def test_the_four_variants_are_the_protocols_servers():
+    arguments = ["--archive", "model.tar.gz", "--inputs", "x", "--output", "y", "--threshold", "0.8"]
+    plan = load_test.variant_plan(load_test.parse_arguments([*arguments, "--variants", "--max-batch-size", "16"]))
+    assert [(letter, size, threshold) for _, letter, size, threshold, _ in plan] == [
+        ("a", 1, 1.0), ("b", 16, 1.0), ("c", 16, 0.8), ("d", 1, 0.8)]
+    chosen = load_test.variant_plan(load_test.parse_arguments([*arguments, "--variants", "d", "batched_full"]))
+    assert [name for name, *_ in chosen] == ["batch1_early_exit", "batched_full"]
+
+
+def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_trained_archive, tmp_path):
+    inputs = write_inputs(tmp_path / "inputs.jsonl", [{"sentence": "good fun"}, {"sentence": "awful boring plot"}])
+    output = tmp_path / "variants.json"
+    # Two of the four variants (a server process each takes seconds to start): no batching and no early exit,
+    # and both.
+    load_test.main(["--archive", tiny_trained_archive.archive, "--variants", "a", "c", "--threshold", "0.0",
+                    "--inputs", inputs, "--output", str(output), "--concurrency", "1", "4", "--requests", "8",
+                    "--warmup-requests", "2", "--max-batch-size", "4", "--server-args", "--num-threads 1",
+                    "--server-logs", str(tmp_path / "logs")])
+    report = json.loads(output.read_text())
+    plain, both = report["variants"]
+    assert (plain["letter"], both["letter"]) == ("a", "c")
+    assert (plain["server_options"][:2], both["server_options"][:2]) == (["--max-batch-size", "1"],
+                                                                         ["--max-batch-size", "4"])
+    assert (plain["threshold"], both["threshold"]) == (1.0, 0.0)
+    assert plain["server_exit_status"] == both["server_exit_status"] == 0
+    last = str(max(int(layer) for layer in plain["runs"][0]["server"]["exit_layers"]))
+    assert last != "0"
+    for variant, layer in ((plain, last), (both, "0")):
+        assert [run["concurrency"] for run in variant["runs"]] == [1, 4]
+        for run in variant["runs"]:
+            assert run["statuses"] == {"200": 8}
+            assert run["server"]["exit_layers"] == {layer: 8}
+    assert all(run["server"]["batch_size_histogram"] == {"<=1": run["server"]["batches"]} for run in plain["runs"])
+    assert "ready: serving a sledgehammer_classifier" in (tmp_path / "logs" / "batch1_full.log").read_text()
+
+
+def test_unknown_variants_and_early_exit_without_a_threshold_are_usage_errors(tmp_path, capsys):
+    for arguments, message in [(["--variants", "e"], "unknown variant(s) ['e']"),
+                               (["--variants", "c"], "need --threshold")]:
+        with pytest.raises(SystemExit):
+            load_test.parse_arguments(["--archive", "model.tar.gz", "--inputs", "x", "--output", "y", *arguments])
+        assert message in capsys.readouterr().err
