@@ -23,7 +23,7 @@ import posixpath
 import re
 import tarfile
 import time
-from typing import IO, Any, Dict, Iterable, List, Tuple, Union
+from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from sledgehammer.common.atomic_files import atomic_output, write_bytes_atomically  # noqa: F401
 
@@ -34,6 +34,12 @@ MAX_BYTES_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_BYTES"
 MAX_MEMBERS_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_MEMBERS"
 DEFAULT_MAX_BYTES = 8 * 2**30  # 8 GiB: several times the largest encoder checkpoints in use
 DEFAULT_MAX_MEMBERS = 10_000  # an AllenNLP archive has a config, weights and one file per vocabulary namespace
+MAX_EXPANSION_VARIABLE = "SLEDGEHAMMER_MAX_ARCHIVE_EXPANSION"
+# Trained weights barely compress (a model archive extracts to about 1.1 times its size); a gzipped run of zeros
+# extracts to about 1,000 times. Past EXPANSION_FLOOR bytes, an archive may extract to at most this many times its
+# own size.
+DEFAULT_MAX_EXPANSION = 100
+EXPANSION_FLOOR = 256 * 2**20
 _SIZE_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _SIZE = re.compile(r"^(\d+)\s*([KMGT]?)(?:I?B)?$", re.IGNORECASE)
 _COUNT = re.compile(r"^(\d+)()$")
@@ -161,6 +167,8 @@ def read_members(archive: tarfile.TarFile, archive_name: Any = "archive") -> Lis
     archive cannot be read.
     """
     max_bytes, max_members = extraction_limits()
+    max_expansion = _limit(MAX_EXPANSION_VARIABLE, DEFAULT_MAX_EXPANSION, "a whole number such as 1000", sizes=False)
+    compressed = _compressed_size(archive)
     members: List[tarfile.TarInfo] = []
     sizes: Dict[str, int] = {}
     total = 0
@@ -185,7 +193,21 @@ def read_members(archive: tarfile.TarFile, archive_name: Any = "archive") -> Lis
                 f"{member.name!r}, more than the limit of {_bytes(max_bytes)} set by {MAX_BYTES_VARIABLE} "
                 f"(raise it for larger archives); nothing was extracted"
             )
+        if compressed and total > EXPANSION_FLOOR and total > max_expansion * compressed:
+            raise ArchiveLimitError(
+                f"unsafe archive {archive_name}: its {_bytes(compressed)} extract to at least {_bytes(total)} by "
+                f"member {member.name!r}, more than {max_expansion} times the archive's size (the limit set by "
+                f"{MAX_EXPANSION_VARIABLE}; a compression bomb?); nothing was extracted"
+            )
     return members
+
+
+def _compressed_size(archive: tarfile.TarFile) -> Optional[int]:
+    """The size of the file an archive is read from, when it is one (`None` for other streams)."""
+    name = archive.name
+    if isinstance(name, (str, bytes, os.PathLike)) and os.path.isfile(name):
+        return os.path.getsize(name)
+    return None
 
 
 def check_archive_members(archive_path: Union[str, "os.PathLike[str]"]) -> List[tarfile.TarInfo]:

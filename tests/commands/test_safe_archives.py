@@ -191,7 +191,12 @@ def test_a_member_declaring_2_gib_is_refused_from_its_header(tiny_trained_archiv
         load_archive(str(archive))
     with pytest.raises(ArchiveLimitError, match="'vocabulary/huge.txt'"):
         read_archive_config(archive)
+    # With the default limits, the archive is refused for what it would expand to against its own size.
+    monkeypatch.delenv("SLEDGEHAMMER_MAX_ARCHIVE_BYTES")
+    with pytest.raises(ArchiveLimitError, match=r"more than 100 times the archive's size .*a compression bomb"):
+        load_archive(str(archive))
     monkeypatch.setenv("SLEDGEHAMMER_MAX_ARCHIVE_BYTES", "3G")
+    monkeypatch.setenv("SLEDGEHAMMER_MAX_ARCHIVE_EXPANSION", "1000000")
     with pytest.raises(ArchiveError, match="not a readable model archive"):
         load_archive(str(archive))
 
