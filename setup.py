@@ -14,5 +14,9 @@ setup(
         "matplotlib>=3.3",
         "safetensors>=0.3",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # scripts/benchmark_onnx.py: the ONNX Runtime peer of the early-exit model (1.24 and later need Python >= 3.11).
+        "bench": ["onnxruntime==1.23.2", "onnx"],
+    },
 )
