@@ -5,17 +5,19 @@ an archive's config may override, and the public API other code runs a model wit
 
 The public API (documented in `docs/api.md`):
 
-* read-only properties: `exit_layers`, `num_exits`, `num_encoder_layers`, `encoder`, `cost`, `label_namespace`,
-  `num_labels`, `labels`;
+* read-only properties: `exit_layers`, `num_exits`, `num_encoder_layers`, `encoder`, `cost`, `precision`,
+  `label_namespace`, `num_labels`, `labels`;
 * runtime settings, each checked when set: `threshold`, `temperatures`, `exit_policy`, `run_all_exit_heads`
   (and the tagger's `window`, `exit_mode`, `upper_uncertainty_factor`);
 * `settings(...)`: a context manager that runs the model under other settings and restores them afterwards;
 * `calibrated_probs(exit_logits)`: an exit's (or every exit's) probabilities after its temperature;
 * per-row thresholds: a batch may carry a `threshold` tensor `(batch,)` (the predictors put one in each
-  instance whose JSON input holds `"threshold"`), so that rows with different thresholds share one forward pass.
+  instance whose JSON input holds `"threshold"`), so that rows with different thresholds share one forward pass;
+* the load-time key `quantize` (`"fp32"` or `"int8"`, see `sledgehammer.models.precision`).
 """
 import contextlib
 import copy
+import logging
 import math
 from os import PathLike
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -31,6 +33,16 @@ from sledgehammer.modules.exit_layers import normalise_exit_layers
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs, check_threshold
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
+from sledgehammer.models.precision import (
+    FP32,
+    INT8,
+    QUANTIZE_KEY,
+    check_precision,
+    quantize_linear_layers,
+    use_calibration_of,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class EarlyExitModel(Model):
@@ -93,6 +105,9 @@ class EarlyExitModel(Model):
         self.run_all_exit_heads = False
         self._exit_statistics = ExitStatistics(self._exit_layers, full_layers=self._encoder.num_layers)
         self._cost: InferenceCost = None  # type: ignore[assignment]  (set by the subclass, which knows its heads)
+        # The subclasses also set `self._exit_classifiers`, one head per exit (what `_quantize` quantizes with the
+        # encoder).
+        self._precision = FP32
 
     # ---- what other code may read ------------------------------------------------------------------
 
@@ -119,6 +134,11 @@ class EarlyExitModel(Model):
     def cost(self) -> InferenceCost:
         """The model's FLOP estimates (`InferenceCost`, `TaggingInferenceCost` for the tagger)."""
         return self._cost
+
+    @property
+    def precision(self) -> str:
+        """`"fp32"`, or `"int8"` for a model loaded with `quantize: int8` (its linear layers quantized)."""
+        return self._precision
 
     @property
     def label_namespace(self) -> str:
@@ -276,18 +296,41 @@ class EarlyExitModel(Model):
         cuda_device: int = -1,
     ) -> "Model":
         """
-        Loads a trained model. The top-level config keys in `runtime_keys` (as `--overrides '{"threshold": 0.9}'`
-        gives them) are moved into the model's parameters, and the encoder is built without reading its pretrained
-        weights, which the archive replaces anyway.
+        Loads a trained model. The load-time key `quantize` (top level, as `--overrides '{"quantize": "int8"}'`
+        gives it, or in the model section) picks the precision: with `"int8"` the archive's int8 calibration
+        (`model.calibration.int8`) replaces the fp32 temperatures, exit policy and threshold when there is one,
+        and the encoder's and exit heads' linear layers are quantized once the weights are loaded. Then the
+        top-level config keys in `runtime_keys` (as `--overrides '{"threshold": 0.9}'` gives them) are moved into
+        the model's parameters, so they override either calibration, and the encoder is built without reading its
+        pretrained weights, which the archive replaces anyway.
         """
         config = config.duplicate()
         model_params = config.params["model"]
+        given = config.params.pop(QUANTIZE_KEY, None)
+        in_model = model_params.pop(QUANTIZE_KEY, None)
+        precision = check_precision(given if given is not None else in_model)
+        if precision == INT8 and cuda_device >= 0:
+            raise ConfigurationError(
+                f"{QUANTIZE_KEY} {INT8!r} is PyTorch's dynamic quantization, which runs on the CPU only; "
+                f"load with cuda_device -1 (got {cuda_device})"
+            )
+        use_calibration_of(model_params, precision)
         for key in cls.runtime_keys:
             if key in config.params:
                 model_params[key] = config.params.pop(key)
         model_params["load_weights"] = False
         cls._loading_parameters(model_params)
-        return super()._load(config, serialization_dir, weights_file, cuda_device)
+        model = super()._load(config, serialization_dir, weights_file, cuda_device)
+        if precision == INT8:
+            model._quantize()
+        return model
+
+    def _quantize(self) -> None:
+        """Quantizes the encoder's and the exit heads' linear layers to int8 (dynamic), in place, for inference."""
+        replaced = quantize_linear_layers([self._encoder, self._exit_classifiers])
+        self._precision = INT8
+        self.eval()
+        logger.info("Quantized %d linear layers of the encoder and the exit heads to int8 (dynamic)", replaced)
 
     @classmethod
     def _loading_parameters(cls, model_params: Dict[str, Any]) -> None:
