@@ -108,6 +108,8 @@ class EarlyExitModel(Model):
         # The subclasses also set `self._exit_classifiers`, one head per exit (what `_quantize` quantizes with the
         # encoder).
         self._precision = FP32
+        # The device `forward_on_instances` runs batches on, found once (see `_get_prediction_device`).
+        self._prediction_device: Optional[int] = None
 
     # ---- what other code may read ------------------------------------------------------------------
 
@@ -284,6 +286,24 @@ class EarlyExitModel(Model):
         if row_thresholds is None:
             return self.threshold < 1.0
         return bool((row_thresholds < 1.0).any())
+
+    # ---- prediction ---------------------------------------------------------------------------------
+
+    def _get_prediction_device(self) -> int:
+        """
+        AllenNLP's check of the device every parameter is on (and that it is one device), which
+        `forward_on_instances` runs for every batch, done once and kept until the model is moved or cast (`_apply`):
+        asking each parameter for its device costs about as much as a batch-size-1 forward pass of a small encoder's
+        last layers.
+        """
+        if self._prediction_device is None:
+            self._prediction_device = super()._get_prediction_device()
+        return self._prediction_device
+
+    def _apply(self, fn):
+        # `.to()`, `.cuda()`, `.cpu()`, `.half()` and their kind all come here: find the device again next time.
+        self._prediction_device = None
+        return super()._apply(fn)
 
     # ---- loading ------------------------------------------------------------------------------------
 
