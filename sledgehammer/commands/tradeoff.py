@@ -37,7 +37,6 @@ from sledgehammer.commands.tradeoff_arguments import (
     ALL_POLICIES,
     add_tradeoff_arguments,
     DEFAULT_THRESHOLDS,
-    DEFAULT_WINDOWS,
     TradeoffError,
     check_arguments,
     parse_policies,

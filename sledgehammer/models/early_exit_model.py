@@ -17,14 +17,11 @@ The public API (documented in `docs/api.md`):
 """
 import contextlib
 import copy
-import logging
 import math
-from os import PathLike
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.params import Params
 from allennlp.data import Vocabulary
 from allennlp.models.model import Model
 
@@ -33,19 +30,11 @@ from sledgehammer.modules.exit_layers import normalise_exit_layers
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs, check_threshold
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
-from sledgehammer.models.precision import (
-    FP32,
-    INT8,
-    QUANTIZE_KEY,
-    check_precision,
-    quantize_linear_layers,
-    use_calibration_of,
-)
-
-logger = logging.getLogger(__name__)
+from sledgehammer.models.archive_loading import ArchiveLoading
+from sledgehammer.models.precision import FP32
 
 
-class EarlyExitModel(Model):
+class EarlyExitModel(ArchiveLoading, Model):
     """
     The base of `sledgehammer_classifier` and `sledgehammer_tagger` (registered as nothing itself): a pretrained
     transformer encoder run layer by layer (`LayerwiseTransformer`), with an exit on each of `exit_layers`. The
@@ -253,6 +242,27 @@ class EarlyExitModel(Model):
                 self._set_setting(name, value)
             self.exit_policy.threshold = saved_threshold
 
+    @contextlib.contextmanager
+    def using_encoder(self, runner: torch.nn.Module) -> Iterator["EarlyExitModel"]:
+        """
+        Runs the model's own exit loop on another implementation of its encoder runner inside a `with` block (e.g.
+        groups of layers as ONNX Runtime sessions, `sledgehammer.evaluation.onnx_layers`), and puts the
+        `LayerwiseTransformer` back afterwards, however the block ends. The runner offers what the model calls on
+        `encoder`: `num_layers`, `has_pooler`, `embed`, `run_layer`, `keep_rows` and `pool`, and must compute the
+        same encoder; the exit heads stay the model's.
+        """
+        if getattr(runner, "num_layers", None) != self._encoder.num_layers:
+            raise ConfigurationError(
+                f"the runner must run the model's {self._encoder.num_layers} encoder layers, "
+                f"got {getattr(runner, 'num_layers', None)}"
+            )
+        encoder = self._encoder
+        self._encoder = runner
+        try:
+            yield self
+        finally:
+            self._encoder = encoder
+
     def _setting(self, name: str) -> Any:
         return self.run_all_exit_heads if name == "all_heads" else getattr(self, name)
 
@@ -304,54 +314,3 @@ class EarlyExitModel(Model):
         # `.to()`, `.cuda()`, `.cpu()`, `.half()` and their kind all come here: find the device again next time.
         self._prediction_device = None
         return super()._apply(fn)
-
-    # ---- loading ------------------------------------------------------------------------------------
-
-    @classmethod
-    def _load(
-        cls,
-        config: Params,
-        serialization_dir: Union[str, PathLike],
-        weights_file: Optional[Union[str, PathLike]] = None,
-        cuda_device: int = -1,
-    ) -> "Model":
-        """
-        Loads a trained model. The load-time key `quantize` (top level, as `--overrides '{"quantize": "int8"}'`
-        gives it, or in the model section) picks the precision: with `"int8"` the archive's int8 calibration
-        (`model.calibration.int8`) replaces the fp32 temperatures, exit policy and threshold when there is one,
-        and the encoder's and exit heads' linear layers are quantized once the weights are loaded. Then the
-        top-level config keys in `runtime_keys` (as `--overrides '{"threshold": 0.9}'` gives them) are moved into
-        the model's parameters, so they override either calibration, and the encoder is built without reading its
-        pretrained weights, which the archive replaces anyway.
-        """
-        config = config.duplicate()
-        model_params = config.params["model"]
-        given = config.params.pop(QUANTIZE_KEY, None)
-        in_model = model_params.pop(QUANTIZE_KEY, None)
-        precision = check_precision(given if given is not None else in_model)
-        if precision == INT8 and cuda_device >= 0:
-            raise ConfigurationError(
-                f"{QUANTIZE_KEY} {INT8!r} is PyTorch's dynamic quantization, which runs on the CPU only; "
-                f"load with cuda_device -1 (got {cuda_device})"
-            )
-        use_calibration_of(model_params, precision)
-        for key in cls.runtime_keys:
-            if key in config.params:
-                model_params[key] = config.params.pop(key)
-        model_params["load_weights"] = False
-        cls._loading_parameters(model_params)
-        model = super()._load(config, serialization_dir, weights_file, cuda_device)
-        if precision == INT8:
-            model._quantize()
-        return model
-
-    def _quantize(self) -> None:
-        """Quantizes the encoder's and the exit heads' linear layers to int8 (dynamic), in place, for inference."""
-        replaced = quantize_linear_layers([self._encoder, self._exit_classifiers])
-        self._precision = INT8
-        self.eval()
-        logger.info("Quantized %d linear layers of the encoder and the exit heads to int8 (dynamic)", replaced)
-
-    @classmethod
-    def _loading_parameters(cls, model_params: Dict[str, Any]) -> None:
-        """Adjusts a trained model's parameters before it is built from an archive (subclasses may extend)."""
