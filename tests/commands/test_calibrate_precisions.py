@@ -83,3 +83,14 @@ def test_an_int8_entry_replaces_an_earlier_one_and_keeps_the_other_entries():
     written = json.loads(calibrated_config(config, {"temperatures": [5.0]}, "int8"))
     assert written["model"]["temperatures"] == [2.0]
     assert written["model"]["calibration"] == {"int8": {"temperatures": [5.0]}, "fp16": {"temperatures": [4.0]}}
+
+
+def test_a_tagger_is_calibrated_and_loaded_per_precision_too(tiny_tagger_archive, tmp_path):
+    from tests.conftest import FIXTURE_DATA
+
+    output = tmp_path / "tagger" / "model.tar.gz"
+    run_calibrate(tiny_tagger_archive, FIXTURE_DATA / "conll2003.txt", "--output-archive", output, "--quantize", "int8")
+    entry = stored_config(output)["model"]["calibration"]["int8"]
+    int8 = load_archive(output, overrides={"quantize": "int8"}).model
+    assert int8.precision == "int8" and int8.temperatures == pytest.approx(entry["temperatures"])
+    assert load_archive(output).model.temperatures == load_archive(tiny_tagger_archive).model.temperatures

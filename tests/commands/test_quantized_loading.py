@@ -107,3 +107,8 @@ def test_a_tagger_loads_in_int8_and_tags_like_fp32(tiny_tagger_archive, one_torc
     quantized = Predictor.from_archive(int8).predict_json(sentence)
     assert len(quantized["tags"]) == len(exact["tags"]) == 9
     assert quantized["confidences"] == pytest.approx(exact["confidences"], abs=0.05)
+    # Token-level exit runs the quantized layers on the running tokens alone.
+    token_level = load_archive(tiny_tagger_archive, overrides={"quantize": "int8", "exit_mode": "token",
+                                                               "window": 3, "threshold": 0.3})
+    halted = Predictor.from_archive(token_level).predict_json(sentence)
+    assert len(halted["tags"]) == 9 and min(halted["exit_layers"]) < max(token_level.model.exit_layers)
