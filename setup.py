@@ -20,5 +20,7 @@ setup(
         # Starlette rather than FastAPI: FastAPI's releases that accept pydantic v1 do not import with the
         # pydantic 1.8 that spaCy 3.3 under AllenNLP fixes. httpx: Starlette's TestClient and the load generator.
         "serve": ["starlette>=0.27", "uvicorn>=0.22", "prometheus_client>=0.16", "httpx>=0.24"],
+        # scripts/benchmark_onnx.py: the ONNX Runtime peer of the early-exit model (1.24 and later need Python >= 3.11).
+        "bench": ["onnxruntime==1.23.2", "onnx"],
     },
 )

@@ -1,9 +1,16 @@
 """
 What `allennlp calibrate` prints and stores: the per-exit table, the sentence on a threshold picked with a
-guarantee, and the calibrated archive's configuration.
+guarantee, the calibrated archive's configuration and the calibrated archive with its report.
 """
 import json
-from typing import Any, Dict, List, Optional
+import os
+from typing import Any, Dict
+
+from sledgehammer.common.archive_files import CONFIG_NAME, write_archive_with_replacements
+from sledgehammer.common.atomic_files import write_bytes_atomically
+from sledgehammer.models.precision import CALIBRATION_KEY, FP32, apply_calibration
+
+CALIBRATION_NAME = "calibration.json"
 
 
 def format_calibration_table(report: Dict[str, Any]) -> str:
@@ -45,22 +52,48 @@ def format_threshold_selection(policy_name: str, selection: Dict[str, Any]) -> s
     )
 
 
-def calibrated_config(
-    config: Dict[str, Any], temperatures: List[float], exit_policy: Optional[Dict[str, Any]]
-) -> bytes:
+def calibrated_config(config: Dict[str, Any], calibration: Dict[str, Any], precision: str = FP32) -> bytes:
     """
-    The archive's `config.json` with the fitted `temperatures` (and, when given, the `exit_policy`, which
-    carries its own threshold) stored in the model's section, and the top-level load-time keys that would
-    override them dropped.
+    The archive's `config.json` with a fitted calibration (`temperatures` and, when given, the `exit_policy`,
+    which carries its own threshold, and a `threshold`; see `apply_calibration`) stored for `precision`:
+
+    * fp32: in the model's section itself, dropping the top-level load-time keys that would override it;
+    * another precision: as the entry `model.calibration.<precision>`, replacing an earlier one of that
+      precision and leaving the fp32 settings as they are.
     """
     config = json.loads(json.dumps(config))
-    config["model"]["temperatures"] = temperatures
+    if precision != FP32:
+        sections = config["model"].get(CALIBRATION_KEY)
+        config["model"][CALIBRATION_KEY] = {**(sections if isinstance(sections, dict) else {}), precision: calibration}
+        return (json.dumps(config, indent=4) + "\n").encode("utf-8")
+    apply_calibration(config["model"], calibration)
     # A top-level "temperatures" (a load-time override) would take precedence over the model's; drop it.
     config.pop("temperatures", None)
-    if exit_policy is not None:
-        config["model"]["exit_policy"] = exit_policy
-        # The policy carries its threshold; an older `threshold` key would replace it.
-        config["model"].pop("threshold", None)
+    if "exit_policy" in calibration:
+        # The policy carries its threshold; an older top-level `threshold` or `exit_policy` would replace it.
         config.pop("threshold", None)
         config.pop("exit_policy", None)
     return (json.dumps(config, indent=4) + "\n").encode("utf-8")
+
+
+def calibration_report_name(precision: str) -> str:
+    """The calibration report's file name, in the archive and beside it: `calibration.json` for fp32."""
+    return CALIBRATION_NAME if precision == FP32 else f"calibration_{precision}.json"
+
+
+def write_calibrated_archive(
+    archive_file: str, destination: str, config: Dict[str, Any], calibration: Dict[str, Any], report: Dict[str, Any]
+) -> None:
+    """
+    Writes `destination`: `archive_file` with the `calibration` stored for the report's precision in its
+    `config.json` (`calibrated_config`) and the report as a member (`calibration_report_name`), every other member
+    copied unchanged; then the report beside `destination` too. Both writes are atomic.
+    """
+    precision = report["precision"]
+    report_bytes = (json.dumps(report, indent=2) + "\n").encode("utf-8")
+    report_name = calibration_report_name(precision)
+    write_archive_with_replacements(
+        archive_file, destination,
+        {CONFIG_NAME: calibrated_config(config, calibration, precision), report_name: report_bytes},
+    )
+    write_bytes_atomically(os.path.join(os.path.dirname(os.path.abspath(destination)), report_name), report_bytes)

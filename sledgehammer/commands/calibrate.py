@@ -4,11 +4,10 @@ on labelled development data (and the agreement predictors of an `agreement` exi
 threshold with a guarantee) and stores them in the model archive.
 
     allennlp calibrate ARCHIVE DEV_DATA [--output-archive PATH] [--batch-size N] [--cuda-device D]
-                       [--exit-policy NAME] [--target-agreement A [--delta D] [--seed S]]
+                       [--exit-policy NAME] [--target-agreement A [--delta D] [--seed S]] [--quantize int8]
                        [--overrides JSON] [--plot PATH.png] [--include-package PACKAGE]
 """
 import argparse
-import json
 import logging
 import os
 from typing import Any, Dict, List, Optional, Union
@@ -21,10 +20,11 @@ from sledgehammer.calibration import (
     calibrate_exit_outputs,
     plot_reliability,
 )
-from sledgehammer.calibration.calibration_report import (
-    calibrated_config,
+from sledgehammer.calibration.calibration_report import (  # noqa: F401  (CALIBRATION_NAME, for the command's users)
+    CALIBRATION_NAME,
     format_calibration_table,
     format_threshold_selection,
+    write_calibrated_archive,
 )
 from sledgehammer.commands.archive_inputs import (
     CommandInputError,
@@ -35,16 +35,15 @@ from sledgehammer.commands.archive_inputs import (
     read_labelled_instances,
     reporting_input_errors,
 )
-from sledgehammer.common.archive_files import CONFIG_NAME, write_archive_with_replacements
-from sledgehammer.common.atomic_files import write_bytes_atomically
+from sledgehammer.commands.precision_inputs import chosen_precision, overrides_with_precision
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
 from sledgehammer.evaluation.tradeoff import THRESHOLD, compute_tradeoff
 from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
+from sledgehammer.models.precision import CALIBRATION_KEY, FP32, PRECISIONS
 from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
 
 logger = logging.getLogger(__name__)
 
-CALIBRATION_NAME = "calibration.json"
 # The models calibrate handles (a tagger's rows are its words).
 CALIBRATED_MODELS = (EarlyExitClassifier, EarlyExitTagger)
 
@@ -112,6 +111,13 @@ class Calibrate(Subcommand):
             "--seed", type=int, default=13, metavar="S",
             help="with --target-agreement: seed of the split of DEV_DATA into fitting and selection rows",
         )
+        subparser.add_argument(
+            "--quantize",
+            choices=PRECISIONS,
+            help="calibrate the model in this precision (default: the quantize key of --overrides, else fp32): "
+            "int8 fits temperatures, agreement predictors and the threshold of the dynamically quantized model and "
+            f"stores them as model.{CALIBRATION_KEY}.int8 (and calibration_int8.json), leaving the fp32 ones as they are",
+        )
         add_model_run_arguments(subparser)
         subparser.set_defaults(func=calibrate_from_args)
         return subparser
@@ -132,6 +138,7 @@ def calibrate_from_args(args: argparse.Namespace) -> None:
             target_agreement=args.target_agreement,
             delta=args.delta,
             seed=args.seed,
+            quantize=args.quantize,
         )
 
 
@@ -148,6 +155,7 @@ def calibrate_archive(
     target_agreement: Optional[float] = None,
     delta: float = 0.1,
     seed: int = 13,
+    quantize: Optional[str] = None,
 ) -> Dict[str, Any]:
     """
     Calibrates the exits of an archived `sledgehammer_classifier` on `dev_data` and writes the
@@ -180,10 +188,16 @@ def calibrate_archive(
     delta : `float`, optional (default = `0.1`)
     seed : `int`, optional (default = `13`)
         Seed of the split of the rows between fitting and threshold selection.
+    quantize : `str`, optional (default = `None`)
+        The precision to calibrate (`"fp32"` or `"int8"`); `None` is the `quantize` key of `overrides`, else fp32.
+        The model is loaded in that precision and its calibration is stored for it: fp32's as the model's own
+        settings, int8's as `model.calibration.int8` (`{"temperatures", "exit_policy" when stored, "threshold"
+        with `target_agreement`}`) beside them, with the report as `calibration_int8.json`.
 
     # Returns
 
-    The content written to `calibration.json`: `archive`, `dev_data`, `num_instances`, `num_bins`,
+    The content written to `calibration.json` (`calibration_int8.json`): `archive`, `dev_data`, `precision`,
+    `num_instances`, `num_bins`,
     `temperatures` (in exit-layer order), `exits` (one dictionary per exit, see
     `sledgehammer.calibration.calibrate_exits`), `fit_rows`, `exit_policy` (as stored) and
     `threshold_selection` (`None` without `target_agreement`).
@@ -205,6 +219,7 @@ def calibrate_archive(
             f"--exit-policy {exit_policy!r} is not a registered exit policy; "
             f"expected one of {', '.join(ExitPolicy.list_available())}"
         )
+    precision = chosen_precision(quantize, overrides, "--quantize", error_class=CalibrationError)
     config = check_archive_config(archive_file, "calibrate", error_class=CalibrationError, accepted=CALIBRATED_MODELS)
     check_data_path(dev_data, "DEV_DATA", error_class=CalibrationError)
     _check_output_path(destination, "--output-archive")
@@ -212,7 +227,8 @@ def calibrate_archive(
         _check_output_path(os.fspath(plot), "--plot")
 
     archive = load_checked_archive(
-        archive_file, cuda_device, overrides, error_class=CalibrationError, accepted=CALIBRATED_MODELS
+        archive_file, cuda_device, overrides_with_precision(overrides, precision, CalibrationError),
+        error_class=CalibrationError, accepted=CALIBRATED_MODELS,
     )
     model = archive.model
     if target_agreement is not None and not isinstance(model, EarlyExitClassifier):
@@ -245,6 +261,7 @@ def calibrate_archive(
     report = {
         "archive": os.path.abspath(archive_file),
         "dev_data": dev_data,
+        "precision": precision,
         "num_instances": len(instances),
         "num_bins": num_bins,
         "temperatures": temperatures,
@@ -261,15 +278,14 @@ def calibrate_archive(
         _make_parent_folder(os.fspath(plot), "--plot")
         plot_reliability(exits, plot)
     _make_parent_folder(destination, "--output-archive")
-    report_bytes = (json.dumps(report, indent=2) + "\n").encode("utf-8")
-    write_archive_with_replacements(
-        archive_file,
-        destination,
-        {CONFIG_NAME: calibrated_config(config, temperatures, report["exit_policy"]), CALIBRATION_NAME: report_bytes},
-    )
-    beside = os.path.join(os.path.dirname(os.path.abspath(destination)), CALIBRATION_NAME)
-    write_bytes_atomically(beside, report_bytes)
-    print(f"Wrote the calibrated archive to {destination}")
+    calibration: Dict[str, Any] = {"temperatures": temperatures}
+    if store_policy:
+        calibration["exit_policy"] = report["exit_policy"]
+    if selection is not None and precision != FP32:
+        calibration["threshold"] = selection["threshold"]
+    write_calibrated_archive(archive_file, destination, config, calibration, report)
+    where = "" if precision == FP32 else f" (the {precision} calibration, as model.{CALIBRATION_KEY}.{precision})"
+    print(f"Wrote the calibrated archive{where} to {destination}")
     return report
 
 

@@ -1,18 +1,21 @@
 """
-The `--compare` archives of `allennlp tradeoff`: separately trained `sledgehammer_classifier`s (for example
-truncated models trained alone with `exit_layers: [k]`) named by their folder, loaded, checked to read the
-same labelled rows as the early-exit model, and run once over every row.
+The other models `allennlp tradeoff` runs beside the early-exit model: the `--compare` archives, separately trained
+`sledgehammer_classifier`s (for example truncated models trained alone with `exit_layers: [k]`) named by their
+folder, loaded, checked to read the same labelled rows as the early-exit model, and run once over every row; and the
+same archive loaded in another precision (`--precisions`).
 """
 import logging
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple, Union
 
 from allennlp.data import Instance
 
 from sledgehammer.commands.archive_inputs import load_checked_archive, read_labelled_instances
-from sledgehammer.commands.tradeoff_arguments import TradeoffError
+from sledgehammer.commands.precision_inputs import overrides_with_precision
+from sledgehammer.commands.tradeoff_arguments import TradeoffError, select_policies
 from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
 from sledgehammer.evaluation.tradeoff import FULL_NAME
 from sledgehammer.evaluation.tradeoff_format import archive_label
+from sledgehammer.evaluation.tradeoff_report import OtherPrecision
 from sledgehammer.models import EarlyExitClassifier
 
 logger = logging.getLogger(__name__)
@@ -57,3 +60,15 @@ def run_compared_archive(
         )
     logger.info("Running %s (%s) over DATA", name, path)
     return other, other_instances, collect_exit_outputs(other, other_instances, batch_size, cuda_device)
+
+
+def run_in_precision(
+    archive_file: str, precision: str, overrides: Union[str, Dict[str, Any]], policy_names: List[str],
+    instances: List[Instance], batch_size: int, cuda_device: int,
+) -> OtherPrecision:
+    """Loads the archive in `precision` (with `overrides`) and runs it once over `instances`, every exit computed."""
+    archive = load_checked_archive(archive_file, cuda_device, overrides_with_precision(overrides, precision, TradeoffError),
+                                   error_class=TradeoffError)
+    model: EarlyExitClassifier = archive.model  # type: ignore[assignment]
+    outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
+    return model, outputs, select_policies(policy_names, model)

@@ -9,7 +9,7 @@ seconds per instance of each threshold and of the plain full model. The work is 
     allennlp tradeoff ARCHIVE DATA --output-dir DIR [--thresholds 0.5,0.6,...,1.0] [--policies P1,P2,...]
                       [--batch-size N]
                       [--time] [--time-instances N] [--num-threads N] [--max-accuracy-drop POINTS]
-                      [--compare OTHER_ARCHIVE ...] [--cuda-device D]
+                      [--compare OTHER_ARCHIVE ...] [--precisions fp32,int8] [--cuda-device D]
                       [--overrides JSON] [--include-package PACKAGE]
 """
 import argparse
@@ -20,18 +20,23 @@ import torch
 from allennlp.commands.subcommand import Subcommand
 
 from sledgehammer.commands.archive_inputs import (
-    add_model_run_arguments,
     check_archive_config,
     check_data_path,
     load_checked_archive,
     read_labelled_instances,
     reporting_input_errors,
 )
-from sledgehammer.commands.compared_archives import name_compared_archives, run_compared_archive
+from sledgehammer.commands.compared_archives import name_compared_archives, run_compared_archive, run_in_precision
+from sledgehammer.commands.precision_inputs import (
+    overrides_dict,
+    overrides_with_precision,
+    parse_precisions,
+    precision_in_overrides,
+)
 from sledgehammer.commands.tradeoff_arguments import (
     ALL_POLICIES,
+    add_tradeoff_arguments,
     DEFAULT_THRESHOLDS,
-    DEFAULT_WINDOWS,
     TradeoffError,
     check_arguments,
     parse_policies,
@@ -46,6 +51,7 @@ from sledgehammer.evaluation.tagger_tradeoff_report import build_tagger_tradeoff
 from sledgehammer.evaluation.tradeoff_format import CSV_NAME, JSON_NAME, PLOT_NAME, format_report, write_outputs
 from sledgehammer.evaluation.tradeoff_report import MIN_AGREEMENT, build_tradeoff_report
 from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
+from sledgehammer.models.precision import FP32
 
 
 TRADEOFF_MODELS = (EarlyExitClassifier, EarlyExitTagger)
@@ -78,68 +84,7 @@ class Tradeoff(Subcommand):
             description=description,
             help="Measure accuracy (or F1) against cost of a sledgehammer_classifier or sledgehammer_tagger.",
         )
-        subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
-        subparser.add_argument("data", metavar="DATA", help="labelled data to evaluate on (e.g. the dev set)")
-        subparser.add_argument(
-            "--output-dir", required=True, metavar="DIR", help="folder to write the results to (created if needed)"
-        )
-        subparser.add_argument(
-            "--thresholds",
-            default=DEFAULT_THRESHOLDS,
-            metavar="T1,T2,...",
-            help="comma-separated confidence thresholds in [0, 1]",
-        )
-        subparser.add_argument(
-            "--policies",
-            default=ALL_POLICIES,
-            metavar="P1,P2,...",
-            help="comma-separated exit policies to compare (default: all: confidence, entropy, patience and, "
-            "when the archive's policy is a fitted 'agreement' policy, agreement); patience is drawn at each "
-            "of its patience settings",
-        )
-        subparser.add_argument(
-            "--windows",
-            default=DEFAULT_WINDOWS,
-            metavar="W1,W2,...",
-            help="for a sledgehammer_tagger: comma-separated odd windows of token-level exit to compare "
-            f"(default: {DEFAULT_WINDOWS})",
-        )
-        subparser.add_argument(
-            "--time",
-            action="store_true",
-            help="also measure seconds per instance of each threshold and of the plain full model, "
-            "at batch size 1 and at --batch-size",
-        )
-        subparser.add_argument(
-            "--time-instances",
-            type=int,
-            metavar="N",
-            help="with --time, time on the first N instances of DATA only (default: all)",
-        )
-        subparser.add_argument(
-            "--num-threads",
-            type=int,
-            metavar="N",
-            help="torch intra-op threads for the whole run (default: torch's default); on a machine "
-            "busy with other work, 1 gives far steadier timings",
-        )
-        subparser.add_argument(
-            "--max-accuracy-drop",
-            type=float,
-            metavar="POINTS",
-            help="print the cheapest threshold whose accuracy is at most POINTS percentage points below "
-            "the full model's (by measured speedup at batch size 1 with --time, else by FLOPs)",
-        )
-        subparser.add_argument(
-            "--compare",
-            action="append",
-            default=[],
-            metavar="OTHER_ARCHIVE",
-            help="a separately trained sledgehammer_classifier archive (e.g. a truncated model trained "
-            "alone) to run on DATA and add to the table and plot, named by its folder; repeatable. "
-            "Loaded without --overrides; its last exit answers",
-        )
-        add_model_run_arguments(subparser)
+        add_tradeoff_arguments(subparser)
         subparser.set_defaults(func=tradeoff_from_args)
         return subparser
 
@@ -162,6 +107,7 @@ def tradeoff_from_args(args: argparse.Namespace) -> None:
             compare=args.compare,
             cuda_device=args.cuda_device,
             overrides=args.overrides,
+            precisions=None if args.precisions is None else parse_precisions(args.precisions, error_class=TradeoffError),
         )
 
 
@@ -180,6 +126,7 @@ def run_tradeoff(
     compare: Sequence[Union[str, "os.PathLike[str]"]] = (),
     cuda_device: int = -1,
     overrides: Union[str, Dict[str, Any]] = "",
+    precisions: Optional[Sequence[str]] = None,
 ) -> Dict[str, Any]:
     """
     Computes the trade-off table of an archived `sledgehammer_classifier` on labelled `data`, prints it
@@ -224,6 +171,10 @@ def run_tradeoff(
     cuda_device : `int`, optional (default = `-1`)
     overrides : `Union[str, Dict[str, Any]]`, optional (default = `""`)
         Overrides of the archived configuration used when loading the model and reader.
+    precisions : `Sequence[str]`, optional (default = `None`)
+        Classifiers only: precisions to load the model in (`fp32` among them; see `parse_precisions`), each
+        with `overrides` and its `quantize` key, run on the same rows and added to the report
+        (`build_tradeoff_report`'s `precisions`). `None` is the report of `overrides`' precision alone, as before.
 
     # Returns
 
@@ -241,11 +192,15 @@ def run_tradeoff(
     policy_names = parse_policies(policies)
     config = check_archive_config(archive_file, "tradeoff", error_class=TradeoffError, accepted=TRADEOFF_MODELS)
     is_tagger = issubclass(registered_model_class(config["model"]["type"]), EarlyExitTagger)
-    if is_tagger and (compare or policy_names != [ALL_POLICIES]):
+    if is_tagger and (compare or policy_names != [ALL_POLICIES] or precisions is not None):
         raise TradeoffError(
-            "--compare and --policies are for classifiers; a sledgehammer_tagger runs with its archive's exit policy "
-            """(choose another with --overrides '{"exit_policy": {"type": "entropy"}}')"""
+            "--compare, --policies and --precisions are for classifiers; a sledgehammer_tagger runs with its archive's "
+            """exit policy (choose another with --overrides '{"exit_policy": {"type": "entropy"}}') and precision"""
         )
+    if precisions is not None:
+        precisions = parse_precisions(",".join(precisions), error_class=TradeoffError)
+        if precision_in_overrides(overrides_dict(overrides, TradeoffError)) is not None:
+            raise TradeoffError("--precisions loads the model in each precision; drop the quantize key of --overrides")
     compared_files = name_compared_archives([os.fspath(path) for path in compare])
     for compared_file in compared_files.values():
         check_archive_config(compared_file, "tradeoff", error_class=TradeoffError)
@@ -258,7 +213,8 @@ def run_tradeoff(
         torch.set_num_threads(num_threads)
     try:
         archive = load_checked_archive(
-            archive_file, cuda_device, overrides, error_class=TradeoffError, accepted=TRADEOFF_MODELS
+            archive_file, cuda_device, overrides if precisions is None else overrides_with_precision(overrides, FP32),
+            error_class=TradeoffError, accepted=TRADEOFF_MODELS,
         )
         if is_tagger:
             instances = read_labelled_instances(archive, data, "DATA", purpose="F1", error_class=TradeoffError)
@@ -277,12 +233,17 @@ def run_tradeoff(
             name: run_compared_archive(name, path, data, instances, batch_size, cuda_device)
             for name, path in compared_files.items()
         }
+        other_precisions = None if precisions is None else {
+            precision: run_in_precision(archive_file, precision, overrides, policy_names, instances, batch_size,
+                                        cuda_device)
+            for precision in precisions if precision != FP32
+        }
         meta = {"archive": os.path.abspath(archive_file), "data": data}
         if compared:
             meta["compared_archives"] = {name: os.path.abspath(path) for name, path in compared_files.items()}
         report = build_tradeoff_report(
             model, instances, outputs, chosen, thresholds, batch_size, time_speed, time_instances,
-            max_accuracy_drop, compared, cuda_device, meta,
+            max_accuracy_drop, compared, cuda_device, meta, other_precisions,
         )
     finally:
         torch.set_num_threads(default_threads)

@@ -1,10 +1,11 @@
 """
-The arguments of `allennlp tradeoff`: parsing and checking the thresholds, windows and exit policies, with
-one-line `TradeoffError`s for unusable values.
+The arguments of `allennlp tradeoff`: the options, and parsing and checking the thresholds, windows and exit
+policies, with one-line `TradeoffError`s for unusable values.
 """
+import argparse
 from typing import List, Optional
 
-from sledgehammer.commands.archive_inputs import CommandInputError
+from sledgehammer.commands.archive_inputs import CommandInputError, add_model_run_arguments
 from sledgehammer.models import EarlyExitClassifier
 from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy, ThresholdError, check_thresholds
 
@@ -15,6 +16,79 @@ ALL_POLICIES = "all"
 
 class TradeoffError(CommandInputError):
     """A problem with the user's input that `allennlp tradeoff` reports in one line, without a traceback."""
+
+
+def add_tradeoff_arguments(subparser: argparse.ArgumentParser) -> None:
+    """Adds the arguments and options of `allennlp tradeoff` to its parser."""
+    subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
+    subparser.add_argument("data", metavar="DATA", help="labelled data to evaluate on (e.g. the dev set)")
+    subparser.add_argument(
+        "--output-dir", required=True, metavar="DIR", help="folder to write the results to (created if needed)"
+    )
+    subparser.add_argument(
+        "--thresholds",
+        default=DEFAULT_THRESHOLDS,
+        metavar="T1,T2,...",
+        help="comma-separated confidence thresholds in [0, 1]",
+    )
+    subparser.add_argument(
+        "--policies",
+        default=ALL_POLICIES,
+        metavar="P1,P2,...",
+        help="comma-separated exit policies to compare (default: all: confidence, entropy, patience and, "
+        "when the archive's policy is a fitted 'agreement' policy, agreement); patience is drawn at each "
+        "of its patience settings",
+    )
+    subparser.add_argument(
+        "--windows",
+        default=DEFAULT_WINDOWS,
+        metavar="W1,W2,...",
+        help="for a sledgehammer_tagger: comma-separated odd windows of token-level exit to compare "
+        f"(default: {DEFAULT_WINDOWS})",
+    )
+    subparser.add_argument(
+        "--time",
+        action="store_true",
+        help="also measure seconds per instance of each threshold and of the plain full model, "
+        "at batch size 1 and at --batch-size",
+    )
+    subparser.add_argument(
+        "--time-instances",
+        type=int,
+        metavar="N",
+        help="with --time, time on the first N instances of DATA only (default: all)",
+    )
+    subparser.add_argument(
+        "--num-threads",
+        type=int,
+        metavar="N",
+        help="torch intra-op threads for the whole run (default: torch's default); on a machine "
+        "busy with other work, 1 gives far steadier timings",
+    )
+    subparser.add_argument(
+        "--max-accuracy-drop",
+        type=float,
+        metavar="POINTS",
+        help="print the cheapest threshold whose accuracy is at most POINTS percentage points below "
+        "the full model's (by measured speedup at batch size 1 with --time, else by FLOPs)",
+    )
+    subparser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="OTHER_ARCHIVE",
+        help="a separately trained sledgehammer_classifier archive (e.g. a truncated model trained "
+        "alone) to run on DATA and add to the table and plot, named by its folder; repeatable. "
+        "Loaded without --overrides; its last exit answers",
+    )
+    subparser.add_argument(
+        "--precisions",
+        metavar="P1,P2",
+        help="for a sledgehammer_classifier: also load the model in these precisions (fp32,int8: int8 is dynamic "
+        "quantization, with the archive's int8 calibration when it has one) and draw each one's curve, timed in "
+        "the same loop with --time, every speedup against the fp32 full model; rows are named 'int8:...'",
+    )
+    add_model_run_arguments(subparser)
 
 
 def parse_thresholds(text: str) -> List[float]:

@@ -16,8 +16,10 @@ from allennlp.data import Batch, Instance
 from allennlp.models import Model
 from allennlp.nn.util import move_to_device
 
+from sledgehammer.evaluation.precision_rows import precision_name
 from sledgehammer.evaluation.tradeoff import FULL_NAME, policy_thresholds, threshold_name
 from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.models.precision import FP32
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy
 
 # A timed variant: the model, the exit policy to run it with at its threshold (None: the plain full model).
@@ -37,6 +39,7 @@ def measure_seconds(
     cuda_device: int = -1,
     other_models: Optional[Dict[str, Tuple[EarlyExitClassifier, List[Instance]]]] = None,
     policies: Optional[Sequence[ExitPolicy]] = None,
+    precision_models: Optional[Dict[str, Tuple[EarlyExitClassifier, Sequence[ExitPolicy]]]] = None,
 ) -> Dict[str, float]:
     """
     Measures the seconds per instance of `model` at each threshold (its early-exit forward pass) and of
@@ -69,11 +72,16 @@ def measure_seconds(
     policies : `Sequence[ExitPolicy]`, optional (default = `None`)
         The exit policies to time the model with (copies are set on the model in turn); `None` is the
         `confidence` policy alone.
+    precision_models : `Dict[str, Tuple[EarlyExitClassifier, Sequence[ExitPolicy]]]`, optional (default = `None`)
+        The same model loaded in other precisions (e.g. `{"int8": (quantized, its policies)}`), timed in the same
+        loop on the same rows, at each of its policies' thresholds and as its plain full model, under the names
+        `precision_name(precision, ...)` (e.g. `"int8:threshold=0.9"`, `"int8:full"`).
 
     # Returns
 
     Seconds per instance (total time over all batches divided by the number of instances) under the keys
-    `threshold_name(t, policy)` (e.g. `"threshold=0.9"`, `"entropy:threshold=0.9"`), `"full"` and the names of `other_models`, plus
+    `threshold_name(t, policy)` (e.g. `"threshold=0.9"`, `"entropy:threshold=0.9"`), `"full"`, the names of
+    `other_models` and those of the `precision_models`' variants, plus
     `"num_threads"`: the value of `torch.get_num_threads()` during the measurement.
     """
     if batch_size < 1:
@@ -83,15 +91,13 @@ def measure_seconds(
     if not instances:
         raise ValueError("no instances to time")
     other_models = dict(other_models or {})
-    variants: Dict[str, Variant] = {}
-    for policy in [ConfidencePolicy()] if policies is None else policies:
-        for value in policy_thresholds(policy, thresholds, model.num_exits):
-            variant_policy = copy.deepcopy(policy)
-            variant_policy.threshold = value
-            variants[threshold_name(value, policy.name)] = (model, variant_policy)
-    variants[FULL_NAME] = (model, None)
+    variants = _early_exit_variants(model, thresholds, policies, FP32)
     batches = {id(model): build_batches(model, instances, batch_size, cuda_device)}
     models = [model]
+    for precision, (quantized, quantized_policies) in (precision_models or {}).items():
+        variants.update(_early_exit_variants(quantized, thresholds, quantized_policies, precision))
+        models.append(quantized)
+        batches[id(quantized)] = build_batches(quantized, instances, batch_size, cuda_device)
     for name, (other, other_instances) in other_models.items():
         if name in variants or name == NUM_THREADS_KEY:
             raise ValueError(f"the other model's name {name!r} is taken")
@@ -118,6 +124,20 @@ def measure_seconds(
     logger.info("Timed %d instances at batch size %d with %d threads", len(instances), batch_size,
                 torch.get_num_threads())
     return results
+
+
+def _early_exit_variants(
+    model: EarlyExitClassifier, thresholds: Sequence[float], policies: Optional[Sequence[ExitPolicy]], precision: str
+) -> Dict[str, Variant]:
+    """A model's timed variants: each policy (`None`: confidence) at each of its thresholds, then the full model."""
+    variants: Dict[str, Variant] = {}
+    for policy in [ConfidencePolicy()] if policies is None else policies:
+        for value in policy_thresholds(policy, thresholds, model.num_exits):
+            variant_policy = copy.deepcopy(policy)
+            variant_policy.threshold = value
+            variants[precision_name(precision, threshold_name(value, policy.name))] = (model, variant_policy)
+    variants[precision_name(precision, FULL_NAME)] = (model, None)
+    return variants
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,12 @@ def write_outputs(report: Dict[str, Any], output_dir: str) -> None:
 
 
 def write_csv(report: Dict[str, Any], path: str) -> None:
-    """One line per row; `exit_fractions` becomes one `exit_fraction_<layer>` column per exit."""
+    """
+    One line per row; `exit_fractions` becomes one `exit_fraction_<layer>` column per exit; with several precisions
+    a `precision` column follows `name`.
+    """
     columns = ["kind", "name", "policy", "threshold", "accuracy", "mean_layers", "relative_layers", "relative_flops",
                "agreement_with_last_exit"]
+    if "precisions" in report["meta"]:  # `--precisions`: which precision each row ran in
+        columns.insert(2, "precision")
     write_rows_csv(report, columns, path)

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sledgehammer.evaluation.precision_rows import row_precision
 from sledgehammer.evaluation.records import TradeoffRow
 from sledgehammer.evaluation.tradeoff import (
     FULL,
@@ -20,6 +21,7 @@ from sledgehammer.evaluation.tradeoff import (
     STATIC,
     THRESHOLD,
 )
+from sledgehammer.models.precision import FP32
 
 # Measured speedups drawn on the second panel: row key -> legend label, line style.
 SPEEDUP_KEYS = (("speedup_b1", "batch size 1"), ("speedup_bN", "batch size {batch_size}"))
@@ -39,8 +41,10 @@ def plot_tradeoff(
     each point labelled by its threshold, the exits used alone as squares labelled by their exit layer, separately trained
     models (`separate_model` rows) as diamonds labelled by name, the full model as a star and the two
     oracles as triangles. When the rows carry measured speedups (`speedup_b1`, `speedup_bN`), a second
-    panel draws accuracy against speedup (batch size 1 solid, batched dashed). Writes the figure to `path`, in the format given by its
-    extension (e.g. `.png`).
+    panel draws accuracy against speedup (batch size 1 solid, batched dashed). Rows of another precision
+    (`"precision": "int8"`, see `precision_rows`) add their own curves (`confidence, int8`) and their full model as a
+    plus; their static exits and oracles stay in the table only. Writes the figure to `path`, in the format given
+    by its extension (e.g. `.png`).
 
     # Parameters
 
@@ -54,13 +58,15 @@ def plot_tradeoff(
     rows = [row for row in rows if row.get("accuracy") is not None]
     if not rows:
         raise ValueError("no rows with an accuracy to plot")
+    curves = _policy_curves(rows)
+    other_full = [row for row in rows if row["kind"] == FULL and row_precision(row) != FP32]
+    rows = [row for row in rows if row_precision(row) == FP32]
     separate_rows = _of_kind(rows, SEPARATE)
     timed = [key for key, _ in SPEEDUP_KEYS if any(row.get(key) is not None for row in rows)]
     figure = Figure(figsize=(6.4 * (2 if timed else 1), 4.8), constrained_layout=True)
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 2 if timed else 1, squeeze=False)[0]
 
-    curves = _policy_curves(rows)
     flops_ax = axes[0]
     for policy, (curve, color) in curves.items():
         _draw_curve(flops_ax, curve, "relative_flops", f"early exit ({policy})", color)
@@ -74,6 +80,8 @@ def plot_tradeoff(
     if separate_rows:
         _legend_marker(flops_ax, "D", "tab:purple", "separately trained models")
     _draw_reference_points(flops_ax, rows, "relative_flops")
+    for row in other_full:
+        _full_of_precision(flops_ax, row, "relative_flops")
     flops_ax.set_xlabel("relative FLOPs (full model = 1)")
     flops_ax.set_ylabel("accuracy (%)")
     flops_ax.set_title("accuracy vs estimated cost")
@@ -90,6 +98,9 @@ def plot_tradeoff(
                     _draw_curve(speed_ax, curve, key, f"{policy}, {label}", color, SPEEDUP_STYLES[key])
         for row in _of_kind(rows, FULL):
             speed_ax.plot([1.0], [100.0 * row["accuracy"]], "*", color="black", markersize=12, label="full model")
+        for row in other_full:
+            for number, key in enumerate(timed):
+                _full_of_precision(speed_ax, row, key, labelled=number == 0)
         for row in separate_rows:
             for key in timed:
                 if row.get(key) is not None:
@@ -111,11 +122,23 @@ def _of_kind(rows: Sequence[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
     return [row for row in rows if row["kind"] == kind]
 
 
+def _full_of_precision(ax, row: Dict[str, Any], x_key: str, labelled: bool = True) -> None:
+    """The full model in another precision: a plus at its cost or speedup, in the legend as `full model (int8)`."""
+    if row.get(x_key) is not None:
+        ax.plot([row[x_key]], [100.0 * row["accuracy"]], "P", color="black", markersize=9,
+                label=f"full model ({row_precision(row)})" if labelled else None)
+
+
 def _policy_curves(rows: Sequence[Dict[str, Any]]) -> Dict[str, Tuple[List[Dict[str, Any]], str]]:
-    """The threshold rows grouped by exit policy (rows without one count as `confidence`), each with a colour."""
+    """
+    The threshold rows grouped by exit policy (rows without one count as `confidence`) and, for precisions other
+    than fp32, by precision (`"confidence, int8"`), each with a colour.
+    """
     curves: Dict[str, Tuple[List[Dict[str, Any]], str]] = {}
     for row in _of_kind(rows, THRESHOLD):
         policy = row.get("policy") or "confidence"
+        if row_precision(row) != FP32:
+            policy = f"{policy}, {row_precision(row)}"
         if policy not in curves:
             curves[policy] = ([], POLICY_COLORS[len(curves) % len(POLICY_COLORS)])
         curves[policy][0].append(row)

@@ -9,8 +9,10 @@ import torch
 from allennlp.data import Instance
 
 from sledgehammer.evaluation.exit_outputs import ExitOutputs
+from sledgehammer.evaluation.precision_rows import mark_precision, precision_name, precision_tradeoff, row_precision
 from sledgehammer.evaluation.timing import NUM_THREADS_KEY, measure_seconds
 from sledgehammer.evaluation.tradeoff import (
+    FULL,
     FULL_NAME,
     SEPARATE,
     THRESHOLD,
@@ -20,6 +22,7 @@ from sledgehammer.evaluation.tradeoff import (
     separate_model_row,
 )
 from sledgehammer.models import EarlyExitClassifier
+from sledgehammer.models.precision import FP32
 from sledgehammer.modules.exit_policies import ExitPolicy
 
 TIMED_KINDS = (THRESHOLD, "full", SEPARATE)
@@ -33,6 +36,8 @@ COST_CONVENTION = (
 
 # A separately trained model for the report: (model, its reading of the data, its exit outputs).
 Compared = Tuple[EarlyExitClassifier, List[Instance], ExitOutputs]
+# The model in another precision: (the model loaded so, its exit outputs on the same rows, its policies to compare).
+OtherPrecision = Tuple[EarlyExitClassifier, ExitOutputs, Sequence[ExitPolicy]]
 
 
 def build_tradeoff_report(
@@ -48,6 +53,7 @@ def build_tradeoff_report(
     compared: Optional[Dict[str, Compared]] = None,
     cuda_device: int = -1,
     meta: Optional[Dict[str, Any]] = None,
+    precisions: Optional[Dict[str, OtherPrecision]] = None,
 ) -> Dict[str, Any]:
     """
     The content of `tradeoff.json`: `{"meta", "rows"}`.
@@ -75,15 +81,26 @@ def build_tradeoff_report(
     cuda_device : `int`, optional (default = `-1`)
     meta : `Dict[str, Any]`, optional (default = `None`)
         Facts about the inputs (archive, data) to put first into the report's `meta`.
+    precisions : `Dict[str, OtherPrecision]`, optional (default = `None`)
+        The model in other precisions (e.g. `{"int8": ...}`): each gets the rows of its own trade-off after the
+        fp32 ones (`precision_tradeoff`), named `"int8:..."`, timed in the same loop, every speedup against the
+        fp32 full model. Given (even empty), every row names its precision and `meta["precisions"]` tells each
+        precision's temperatures and policies; `None` leaves the report as it always was.
 
-    `meta["policies"]` holds per policy `oracle_savings` (`oracle_savings_share` at `MIN_AGREEMENT`) and,
-    with `max_accuracy_drop`, `pick`; `meta["oracle_savings"]` and `meta["pick"]` repeat the first policy's.
+    `meta["policies"]` holds per policy (per precision and policy, `"int8:confidence"`, for other precisions)
+    `oracle_savings` (`oracle_savings_share` at `MIN_AGREEMENT`, against the consistency oracle of the same
+    precision) and, with `max_accuracy_drop`, `pick` (within that many points of the fp32 full model);
+    `meta["oracle_savings"]` and `meta["pick"]` repeat the first policy's.
     """
     compared = compared or {}
     rows = compute_tradeoff(
         outputs, thresholds, temperatures=model.temperatures, exit_layers=model.exit_layers, cost=model.cost,
         full_layers=model.num_encoder_layers, policies=policies,
     )
+    if precisions is not None:
+        mark_precision(rows, FP32)
+        for precision, (quantized, quantized_outputs, quantized_policies) in precisions.items():
+            rows.extend(precision_tradeoff(precision, quantized, quantized_outputs, thresholds, quantized_policies))
     for name, (other, _, other_outputs) in compared.items():
         rows.append(separate_model_row(name, other_outputs, other.cost, other.num_encoder_layers,
                                        outputs, model.cost, model.num_encoder_layers))
@@ -103,22 +120,36 @@ def build_tradeoff_report(
         "cost_convention": COST_CONVENTION,
         "timed": time_speed,
     })
+    curves = {FP32: (model, policies)}
+    if precisions is not None:
+        curves.update((precision, (other[0], other[2])) for precision, other in precisions.items())
+        meta["precisions"] = {precision: {"temperatures": each.temperatures,
+                                          "policies_compared": [policy.name for policy in each_policies]}
+                              for precision, (each, each_policies) in curves.items()}
     if time_speed:
         limit = len(instances) if time_instances is None else time_instances
         others = {name: (other, other_instances[:limit]) for name, (other, other_instances, _) in compared.items()}
-        meta.update(add_timing(rows, model, instances[:limit], thresholds, policies, batch_size, cuda_device, others))
+        quantized = {precision: curve for precision, curve in curves.items() if precision != FP32}
+        meta.update(add_timing(rows, model, instances[:limit], thresholds, policies, batch_size, cuda_device, others,
+                               quantized))
+    fp32_rows = [row for row in rows if row_precision(row) == FP32]
     if compared:
-        meta["comparisons"] = compare_with_thresholds(rows)
+        meta["comparisons"] = compare_with_thresholds(fp32_rows)
     by = "speedup_b1" if time_speed else "relative_flops"
+    fp32_full = [row for row in fp32_rows if row["kind"] == FULL]
     summaries = {}
-    for policy in policies:
-        summary: Dict[str, Any] = {"oracle_savings": oracle_savings_share(rows, MIN_AGREEMENT, policy.name)}
-        if max_accuracy_drop is not None:
-            picked = pick_threshold(rows, max_accuracy_drop, by=by, policy=policy.name)
-            summary["pick"] = {"max_accuracy_drop_points": max_accuracy_drop, "by": by,
-                               "threshold": None if picked is None else picked["threshold"],
-                               "row": None if picked is None else picked["name"]}
-        summaries[policy.name] = summary
+    for precision, (_, curve_policies) in curves.items():
+        own = [row for row in rows if row_precision(row) == precision]
+        for policy in curve_policies:
+            summary: Dict[str, Any] = {"oracle_savings": oracle_savings_share(own, MIN_AGREEMENT, policy.name)}
+            if max_accuracy_drop is not None:
+                # Every precision's threshold is picked against the fp32 full model's accuracy.
+                candidates = own if precision == FP32 else fp32_full + own
+                picked = pick_threshold(candidates, max_accuracy_drop, by=by, policy=policy.name)
+                summary["pick"] = {"max_accuracy_drop_points": max_accuracy_drop, "by": by,
+                                   "threshold": None if picked is None else picked["threshold"],
+                                   "row": None if picked is None else picked["name"]}
+            summaries[precision_name(precision, policy.name)] = summary
     meta["policies"] = summaries
     first = summaries[policies[0].name]
     meta["oracle_savings"] = first["oracle_savings"]
@@ -136,8 +167,12 @@ def add_timing(
     batch_size: int,
     cuda_device: int,
     other_models: Dict[str, Tuple[EarlyExitClassifier, List[Instance]]],
+    precision_models: Optional[Dict[str, Tuple[EarlyExitClassifier, Sequence[ExitPolicy]]]] = None,
 ) -> Dict[str, Any]:
-    """Measures seconds per instance at batch size 1 and `batch_size` and adds them to the rows."""
+    """
+    Measures seconds per instance at batch size 1 and `batch_size` (the model in other precisions too, see
+    `measure_seconds`) and adds them to the rows.
+    """
     per_batch_size = {}
     for suffix, size in (("b1", 1), ("bN", batch_size)):
         if suffix == "bN" and batch_size == 1:
@@ -145,7 +180,7 @@ def add_timing(
         else:
             per_batch_size[suffix] = measure_seconds(
                 model, instances, thresholds, size, cuda_device=cuda_device, other_models=other_models,
-                policies=policies,
+                policies=policies, precision_models=precision_models,
             )
     for row in rows:
         timed = row["kind"] in TIMED_KINDS

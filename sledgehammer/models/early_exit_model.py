@@ -5,24 +5,23 @@ an archive's config may override, and the public API other code runs a model wit
 
 The public API (documented in `docs/api.md`):
 
-* read-only properties: `exit_layers`, `num_exits`, `num_encoder_layers`, `encoder`, `cost`, `label_namespace`,
-  `num_labels`, `labels`;
+* read-only properties: `exit_layers`, `num_exits`, `num_encoder_layers`, `encoder`, `cost`, `precision`,
+  `label_namespace`, `num_labels`, `labels`;
 * runtime settings, each checked when set: `threshold`, `temperatures`, `exit_policy`, `run_all_exit_heads`
   (and the tagger's `window`, `exit_mode`, `upper_uncertainty_factor`);
 * `settings(...)`: a context manager that runs the model under other settings and restores them afterwards;
 * `calibrated_probs(exit_logits)`: an exit's (or every exit's) probabilities after its temperature;
 * per-row thresholds: a batch may carry a `threshold` tensor `(batch,)` (the predictors put one in each
-  instance whose JSON input holds `"threshold"`), so that rows with different thresholds share one forward pass.
+  instance whose JSON input holds `"threshold"`), so that rows with different thresholds share one forward pass;
+* the load-time key `quantize` (`"fp32"` or `"int8"`, see `sledgehammer.models.precision`).
 """
 import contextlib
 import copy
 import math
-from os import PathLike
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.params import Params
 from allennlp.data import Vocabulary
 from allennlp.models.model import Model
 
@@ -31,9 +30,11 @@ from sledgehammer.modules.exit_layers import normalise_exit_layers
 from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs, check_threshold
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
+from sledgehammer.models.archive_loading import ArchiveLoading
+from sledgehammer.models.precision import FP32
 
 
-class EarlyExitModel(Model):
+class EarlyExitModel(ArchiveLoading, Model):
     """
     The base of `sledgehammer_classifier` and `sledgehammer_tagger` (registered as nothing itself): a pretrained
     transformer encoder run layer by layer (`LayerwiseTransformer`), with an exit on each of `exit_layers`. The
@@ -93,6 +94,11 @@ class EarlyExitModel(Model):
         self.run_all_exit_heads = False
         self._exit_statistics = ExitStatistics(self._exit_layers, full_layers=self._encoder.num_layers)
         self._cost: InferenceCost = None  # type: ignore[assignment]  (set by the subclass, which knows its heads)
+        # The subclasses also set `self._exit_classifiers`, one head per exit (what `_quantize` quantizes with the
+        # encoder).
+        self._precision = FP32
+        # The device `forward_on_instances` runs batches on, found once (see `_get_prediction_device`).
+        self._prediction_device: Optional[int] = None
 
     # ---- what other code may read ------------------------------------------------------------------
 
@@ -119,6 +125,11 @@ class EarlyExitModel(Model):
     def cost(self) -> InferenceCost:
         """The model's FLOP estimates (`InferenceCost`, `TaggingInferenceCost` for the tagger)."""
         return self._cost
+
+    @property
+    def precision(self) -> str:
+        """`"fp32"`, or `"int8"` for a model loaded with `quantize: int8` (its linear layers quantized)."""
+        return self._precision
 
     @property
     def label_namespace(self) -> str:
@@ -231,6 +242,27 @@ class EarlyExitModel(Model):
                 self._set_setting(name, value)
             self.exit_policy.threshold = saved_threshold
 
+    @contextlib.contextmanager
+    def using_encoder(self, runner: torch.nn.Module) -> Iterator["EarlyExitModel"]:
+        """
+        Runs the model's own exit loop on another implementation of its encoder runner inside a `with` block (e.g.
+        groups of layers as ONNX Runtime sessions, `sledgehammer.evaluation.onnx_layers`), and puts the
+        `LayerwiseTransformer` back afterwards, however the block ends. The runner offers what the model calls on
+        `encoder`: `num_layers`, `has_pooler`, `embed`, `run_layer`, `keep_rows` and `pool`, and must compute the
+        same encoder; the exit heads stay the model's.
+        """
+        if getattr(runner, "num_layers", None) != self._encoder.num_layers:
+            raise ConfigurationError(
+                f"the runner must run the model's {self._encoder.num_layers} encoder layers, "
+                f"got {getattr(runner, 'num_layers', None)}"
+            )
+        encoder = self._encoder
+        self._encoder = runner
+        try:
+            yield self
+        finally:
+            self._encoder = encoder
+
     def _setting(self, name: str) -> Any:
         return self.run_all_exit_heads if name == "all_heads" else getattr(self, name)
 
@@ -265,30 +297,20 @@ class EarlyExitModel(Model):
             return self.threshold < 1.0
         return bool((row_thresholds < 1.0).any())
 
-    # ---- loading ------------------------------------------------------------------------------------
+    # ---- prediction ---------------------------------------------------------------------------------
 
-    @classmethod
-    def _load(
-        cls,
-        config: Params,
-        serialization_dir: Union[str, PathLike],
-        weights_file: Optional[Union[str, PathLike]] = None,
-        cuda_device: int = -1,
-    ) -> "Model":
+    def _get_prediction_device(self) -> int:
         """
-        Loads a trained model. The top-level config keys in `runtime_keys` (as `--overrides '{"threshold": 0.9}'`
-        gives them) are moved into the model's parameters, and the encoder is built without reading its pretrained
-        weights, which the archive replaces anyway.
+        AllenNLP's check of the device every parameter is on (and that it is one device), which
+        `forward_on_instances` runs for every batch, done once and kept until the model is moved or cast (`_apply`):
+        asking each parameter for its device costs about as much as a batch-size-1 forward pass of a small encoder's
+        last layers.
         """
-        config = config.duplicate()
-        model_params = config.params["model"]
-        for key in cls.runtime_keys:
-            if key in config.params:
-                model_params[key] = config.params.pop(key)
-        model_params["load_weights"] = False
-        cls._loading_parameters(model_params)
-        return super()._load(config, serialization_dir, weights_file, cuda_device)
+        if self._prediction_device is None:
+            self._prediction_device = super()._get_prediction_device()
+        return self._prediction_device
 
-    @classmethod
-    def _loading_parameters(cls, model_params: Dict[str, Any]) -> None:
-        """Adjusts a trained model's parameters before it is built from an archive (subclasses may extend)."""
+    def _apply(self, fn):
+        # `.to()`, `.cuda()`, `.cpu()`, `.half()` and their kind all come here: find the device again next time.
+        self._prediction_device = None
+        return super()._apply(fn)

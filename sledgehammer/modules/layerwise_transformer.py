@@ -118,24 +118,26 @@ class LayerwiseTransformer(torch.nn.Module):
         self, token_ids: torch.Tensor, mask: torch.Tensor, type_ids: Optional[torch.Tensor] = None
     ) -> EncoderState:
         """Embeds a batch of word-piece ids (`(batch, length)`) into the state before layer 0."""
-        mask = mask.bool()
         model = self.model
-        if self.family == "distilbert":
-            return EncoderState(hidden=model.embeddings(token_ids), mask=mask)
-        if self.family == "mpnet":
+        if self.family in ("distilbert", "mpnet"):
             hidden = model.embeddings(input_ids=token_ids)
-            return EncoderState(
-                hidden=hidden,
-                mask=mask,
-                attention_bias=self._attention_bias(mask, hidden.dtype),
-                position_bias=model.encoder.compute_position_bias(hidden[:1]),
-            )
-        hidden = model.embeddings(
-            input_ids=token_ids, token_type_ids=type_ids if self._uses_type_ids else None
-        )
-        if self.family == "electra" and hasattr(model, "embeddings_project"):
-            hidden = model.embeddings_project(hidden)
-        return EncoderState(hidden=hidden, mask=mask, attention_bias=self._attention_bias(mask, hidden.dtype))
+        else:
+            hidden = model.embeddings(input_ids=token_ids, token_type_ids=type_ids if self._uses_type_ids else None)
+            if self.family == "electra" and hasattr(model, "embeddings_project"):
+                hidden = model.embeddings_project(hidden)
+        return self.state_of(hidden, mask)
+
+    def state_of(self, hidden: torch.Tensor, mask: torch.Tensor) -> EncoderState:
+        """
+        The state of rows whose hidden states (`(rows, length, hidden_size)`, after the embeddings or any layer) are
+        `hidden` and whose real tokens are `mask`, with the biases this family's layers read, as `embed` gives it.
+        """
+        mask = mask.bool()
+        if self.family == "distilbert":
+            return EncoderState(hidden=hidden, mask=mask)
+        position_bias = self.model.encoder.compute_position_bias(hidden[:1]) if self.family == "mpnet" else None
+        return EncoderState(hidden=hidden, mask=mask, attention_bias=self._attention_bias(mask, hidden.dtype),
+                            position_bias=position_bias)
 
     @staticmethod
     def _attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
