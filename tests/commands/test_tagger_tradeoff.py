@@ -130,7 +130,7 @@ def test_tagger_refuses_classifier_options(tiny_tagger_archive, tmp_path, capsys
     with pytest.raises(SystemExit) as exit_info:
         run("tradeoff", tiny_tagger_archive, DATA, "--output-dir", tmp_path / "out", "--policies", "entropy")
     assert exit_info.value.code == 2
-    assert_one_line_error(capsys.readouterr().err, "allennlp tradeoff: error: ", "--compare and --policies are for")
+    assert_one_line_error(capsys.readouterr().err, "allennlp tradeoff: error: ", "--compare, --policies and --precisions are for")
 
 
 @pytest.mark.parametrize("windows", ["2", "1,x", "0"])
