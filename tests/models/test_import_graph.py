@@ -63,7 +63,7 @@ def find_cycle(graph: Dict[str, Set[str]]):
 def test_the_model_modules_import_each_other_without_a_cycle():
     graph = import_graph()
     assert find_cycle(graph) is None
-    assert graph["early_exit_model"] == set()
+    assert not graph["early_exit_model"] & {"early_exit_tagger", "early_exit_classifier"}
     helpers = ["tagger_exit_loop", "tagger_self_sampling", "tagger_outputs", "tagger_initial_archive",
                "self_sampling_callback"]
     for helper in helpers:

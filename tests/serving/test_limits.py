@@ -34,7 +34,7 @@ OK = {"sentence": "good fun"}
         ({"sentense": "typo"}, "expected a field 'sentence' or 'text' (single text)"),
         ({"sentence": "   "}, "expected a non-empty string in the field 'sentence'"),
         ([OK, {"sentence": 7}], "input 1: expected a non-empty string in the field 'sentence', found 7"),
-        ({"sentence": "x", "threshold": 1.5}, "expected a number in [0, 1] in the field 'threshold', found 1.5"),
+        ({"sentence": "x", "threshold": 1.5}, "the field 'threshold' must be a number in [0, 1], got 1.5"),
         ({"sentence": "x", "window": 3}, "the field 'window' is a sledgehammer_tagger setting"),
     ],
 )
