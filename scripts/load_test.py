@@ -17,6 +17,8 @@ The four variants of the benchmark protocol (docs/serving.md), one server proces
     b  batched_full        --max-batch-size N, threshold 1.0 (batching alone)
     c  batched_early_exit  --max-batch-size N, threshold T (both)
     d  batch1_early_exit   --max-batch-size 1, threshold T (early exit alone)
+    p  allennlp_server     AllenNLP's own server (allennlp-server 1.0, `allennlp serve`), threshold 1.0: only with
+                           --peer-allennlp, the `allennlp` executable of an environment that has allennlp-server
 
 The threshold travels in each request's JSON. The JSON result is written atomically after every variant.
 """
@@ -27,6 +29,9 @@ import json
 import math
 import os
 import shlex
+import signal
+import socket
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -46,6 +51,9 @@ VARIANTS = {
     "batched_early_exit": ("c", True, True, "batching with early exit"),
     "batch1_early_exit": ("d", False, True, "early exit alone"),
 }
+PEER = "allennlp_server"
+PEER_MEANING = "allennlp-server 1.0 (Flask), one request at a time, full model"
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_HISTOGRAMS = ("sledgehammer_batch_size", "sledgehammer_batch_fill", "sledgehammer_queue_wait_seconds",
                      "sledgehammer_batch_seconds")
 RETRY_PAUSE_SECONDS = 0.05  # after a 503, so that a full server is not hammered
@@ -75,8 +83,11 @@ def percentile(values: Sequence[float], share: float) -> Optional[float]:
 
 
 def scrape(url: str) -> Dict[str, float]:
-    """The server's `/metrics` samples as `{'name{label=value}': value}`."""
-    text = httpx.get(f"{url}/metrics", timeout=30).text
+    """The server's `/metrics` samples as `{'name{label=value}': value}`; none from a server without `/metrics`."""
+    response = httpx.get(f"{url}/metrics", timeout=30)
+    if response.status_code != 200 or not response.headers.get("content-type", "").startswith("text/plain"):
+        return {}
+    text = response.text
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -85,8 +96,10 @@ def scrape(url: str) -> Dict[str, float]:
     return samples
 
 
-def server_summary(before: Dict[str, float], after: Dict[str, float]) -> Dict[str, Any]:
-    """What the server did during a run: its histograms' and counters' growth."""
+def server_summary(before: Dict[str, float], after: Dict[str, float]) -> Optional[Dict[str, Any]]:
+    """What the server did during a run: its histograms' and counters' growth (`None` without `/metrics`)."""
+    if not after:
+        return None
     grown = {name: after[name] - before.get(name, 0.0) for name in after}
     summary: Dict[str, Any] = {"batches": grown.get("sledgehammer_batch_size_count", 0.0),
                                "rows": grown.get("sledgehammer_rows_total", 0.0)}
@@ -161,10 +174,83 @@ def run_levels(url: str, inputs: List[Dict[str, Any]], args: argparse.Namespace,
         run["server"] = server_summary(before, scrape(url))
         runs.append(run)
         latency = run["latency_ms"]
+        batch = (run["server"] or {}).get("mean_batch_size") or 0
         print(f"  {concurrency:>3} clients: {run['requests_per_second'] or 0:8.1f} req/s  p50 "
               f"{latency['p50'] or 0:7.1f} ms  p99 {latency['p99'] or 0:7.1f} ms  mean batch "
-              f"{run['server']['mean_batch_size'] or 0:5.1f}  errors {run['errors']}", flush=True)
+              f"{batch:5.1f}  errors {run['errors']}", flush=True)
     return runs
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PeerServer:
+    """
+    allennlp-server 1.0's `allennlp serve` as a child process on a free loopback port (variant p), with this
+    plugin importable; use as a context manager (stopped with SIGTERM).
+
+    # Parameters
+
+    executable : `str`
+        The `allennlp` executable of an environment where allennlp-server is installed.
+    archive : `str`
+    predictor : `str`
+        The predictor it serves (the archive's default predictor, as `serve-early-exit` uses).
+    log_path : `str`, optional (default = `None`)
+        Where its standard error goes; discarded by default.
+    startup_timeout : `float`, optional (default = `300`)
+        Seconds for its index page to answer.
+    """
+
+    def __init__(self, executable: str, archive: str, predictor: str, log_path: Optional[str] = None,
+                 startup_timeout: float = 300.0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.arguments = [executable, "serve", "--archive-path", archive, "--predictor", predictor,
+                          "--include-package", "sledgehammer", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.log_path = log_path
+        self.startup_timeout = startup_timeout
+        self.process: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "PeerServer":
+        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [REPOSITORY,
+                                                                                 os.environ.get("PYTHONPATH")])))
+        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(self.arguments, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                        env=environment)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"`{' '.join(self.arguments)}` exited with status {self.process.returncode} "
+                                   f"before serving" + (f" (log: {self.log_path})" if self.log_path else ""))
+            try:
+                if httpx.get(self.url, timeout=5).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"`{' '.join(self.arguments)}` did not serve within {self.startup_timeout:g} s")
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> Optional[int]:
+        """SIGTERM, then SIGKILL after 30 s; its exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+        return self.process.returncode
 
 
 def chosen_variants(names: List[str]) -> List[str]:
@@ -205,6 +291,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         return report
     extra = shlex.split(args.server_args)
     report["protocol"].update(archive=args.archive, max_batch_size=args.max_batch_size, server_args=extra)
+    if args.peer_allennlp:
+        print(f"p {PEER} ({PEER_MEANING}), threshold 1.0:", flush=True)
+        log_path = os.path.join(args.server_logs, f"{PEER}.log") if args.server_logs else None
+        with PeerServer(args.peer_allennlp, args.archive, args.peer_predictor, log_path,
+                        args.startup_timeout) as peer:
+            runs = run_levels(peer.url, inputs, args, 1.0)
+            status = peer.stop()
+        record({"name": PEER, "letter": "p", "meaning": PEER_MEANING, "server_options": peer.arguments[1:],
+                "threshold": 1.0, "server_exit_status": status, "runs": runs})
     for name, letter, max_batch_size, threshold, meaning in variant_plan(args):
         options = ["--max-batch-size", str(max_batch_size), *extra]
         print(f"{letter} {name} ({meaning}), threshold {threshold}:", flush=True)
@@ -237,11 +332,18 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--server-args", default="", help="more serve-early-exit options, one string")
     parser.add_argument("--server-logs", metavar="DIR", help="keep each server's standard error in DIR/VARIANT.log")
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds for a server to be healthy")
+    parser.add_argument("--peer-allennlp", metavar="EXECUTABLE",
+                        help="with --archive: also run variant p, allennlp-server's `allennlp serve` started with "
+                             "this `allennlp` executable (an environment where allennlp-server is installed)")
+    parser.add_argument("--peer-predictor", default="sledgehammer_classifier",
+                        help="the predictor variant p serves (default = sledgehammer_classifier)")
     args = parser.parse_args(argv)
     if args.server_logs:
         os.makedirs(args.server_logs, exist_ok=True)
     if args.variants is not None and not args.archive:
         parser.error("--variants needs --archive")
+    if args.peer_allennlp and not args.archive:
+        parser.error("--peer-allennlp needs --archive")
     if args.variants is not None:
         try:
             early_exit = any(VARIANTS[name][2] for name in chosen_variants(args.variants))

@@ -459,7 +459,10 @@ def serving_runs(report: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]
 
 
 def serving_table(report: Dict[str, Any]) -> str:
-    """Requests/s, p50 and p99 latency, mean batch size and errors of every variant at every number of clients."""
+    """
+    Requests/s, p50 and p99 latency, mean batch size and errors of every variant at every number of clients (a
+    server without `/metrics`, allennlp-server, has no batch size).
+    """
     lines = [_line(["variant", "clients", "requests/s", "p50", "p99", "mean batch", "errors"]),
              "|---|---:|---:|---:|---:|---:|---|"]
     for variant in report["variants"]:
@@ -468,7 +471,8 @@ def serving_table(report: Dict[str, Any]) -> str:
             lines.append(_line([
                 f"({variant['letter']}) {variant['meaning']}, threshold {g(variant['threshold'])}",
                 str(run["concurrency"]), f"{run['requests_per_second']:.1f}", f"{run['latency_ms']['p50']:.1f} ms",
-                f"{run['latency_ms']['p99']:.1f} ms", f"{run['server']['mean_batch_size']:.1f}", errors,
+                f"{run['latency_ms']['p99']:.1f} ms",
+                "n/a" if run["server"] is None else f"{run['server']['mean_batch_size']:.1f}", errors,
             ]))
     return "\n".join(lines)
 

@@ -86,3 +86,29 @@ def test_unknown_variants_and_early_exit_without_a_threshold_are_usage_errors(tm
         with pytest.raises(SystemExit):
             load_test.parse_arguments(["--archive", "model.tar.gz", "--inputs", "x", "--output", "y", *arguments])
         assert message in capsys.readouterr().err
+
+
+def test_a_server_without_metrics_is_measured_by_its_clients_alone(classifier_runner, tmp_path, monkeypatch):
+    inputs = write_inputs(tmp_path / "inputs.jsonl", [{"sentence": "good fun"}])
+    output = tmp_path / "load.json"
+    with running_server(classifier_runner, max_batch_size=4) as served:
+        # allennlp-server has no /metrics: its 404 page is no metrics text.
+        monkeypatch.setattr(load_test.httpx, "get", lambda url, timeout: load_test.httpx.Response(
+            404, headers={"content-type": "text/html"}, text="<h1>Not Found</h1>"))
+        load_test.main(["--url", served.url, "--inputs", inputs, "--output", str(output), "--concurrency", "2",
+                        "--requests", "6", "--warmup-requests", "0"])
+    (run,) = json.loads(output.read_text())["variants"][0]["runs"]
+    assert run["statuses"] == {"200": 6}
+    assert run["server"] is None
+    monkeypatch.undo()
+
+
+def test_the_peer_variant_needs_an_archive_and_starts_allennlp_serve_on_loopback():
+    with pytest.raises(SystemExit):
+        load_test.parse_arguments(["--url", "http://127.0.0.1:1", "--inputs", "x", "--output", "y",
+                                   "--peer-allennlp", "allennlp"])
+    peer = load_test.PeerServer("/peer/bin/allennlp", "model.tar.gz", "sledgehammer_classifier")
+    assert peer.arguments[:6] == ["/peer/bin/allennlp", "serve", "--archive-path", "model.tar.gz", "--predictor",
+                                  "sledgehammer_classifier"]
+    assert peer.arguments[peer.arguments.index("--host") + 1] == "127.0.0.1"
+    assert peer.url == f"http://127.0.0.1:{peer.port}"
