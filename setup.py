@@ -19,7 +19,9 @@ setup(
         # `allennlp serve-early-exit` (sledgehammer/serving) and its load generator (scripts/load_test.py).
         # Starlette rather than FastAPI: FastAPI's releases that accept pydantic v1 do not import with the
         # pydantic 1.8 that spaCy 3.3 under AllenNLP fixes. httpx: Starlette's TestClient and the load generator.
-        "serve": ["starlette>=0.27", "uvicorn>=0.22", "prometheus_client>=0.16", "httpx>=0.24"],
+        # httptools and uvloop: the C HTTP parser and event loop uvicorn uses when they are installed.
+        "serve": ["starlette>=0.27", "uvicorn>=0.22", "httptools>=0.6", "uvloop>=0.19", "prometheus_client>=0.16",
+                  "httpx>=0.24"],
         # scripts/benchmark_onnx.py: the ONNX Runtime peer of the early-exit model (1.24 and later need Python >= 3.11).
         "bench": ["onnxruntime==1.23.2", "onnx"],
     },

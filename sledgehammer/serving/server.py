@@ -64,8 +64,10 @@ def make_server(runner: ModelRunner, limits: ServingLimits, host: str = "127.0.0
         app,
         host=host,
         port=port,
-        loop="asyncio",
-        http="h11",
+        # uvloop's event loop and httptools' HTTP parser (C, both in the serve extra) when installed; asyncio's
+        # loop and the pure-Python h11 otherwise.
+        loop="auto",
+        http="auto",
         lifespan="on",
         log_level=log_level,
         access_log=False,

@@ -5,6 +5,7 @@ threshold in a shared batch, and runs a tagger's window/exit_mode groups in batc
 import json
 
 import pytest
+import torch
 
 from tests.commands.conftest import run_allennlp_in_process
 from tests.serving.conftest import (
@@ -28,12 +29,20 @@ TAGGER_INPUTS = [{"tokens": LAMB, "threshold": SPLIT_THRESHOLD}, {"sentence": "P
 
 
 def allennlp_predict_lines(monkeypatch, tmp_path, archive, records, *options):
-    """The lines `allennlp predict ARCHIVE` writes for `records` (one JSON object a line), without newlines."""
+    """
+    The lines `allennlp predict ARCHIVE` writes for `records` (one JSON object a line), without newlines, run with
+    the served runners' one torch thread: on some CPUs a different thread count changes the last bits of a float.
+    """
     inputs = tmp_path / "inputs.jsonl"
     inputs.write_text("".join(json.dumps(record) + "\n" for record in records))
     output = tmp_path / "predictions.jsonl"
-    run_allennlp_in_process(monkeypatch, "predict", str(archive), str(inputs), "--output-file", str(output),
-                            "--silent", *options)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_allennlp_in_process(monkeypatch, "predict", str(archive), str(inputs), "--output-file", str(output),
+                                "--silent", *options)
+    finally:
+        torch.set_num_threads(threads)
     return output.read_text().splitlines()
 
 
