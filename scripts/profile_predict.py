@@ -17,11 +17,14 @@ checks) over a JSONL file, with a clock around each stage of it:
 
 Each clock is exclusive (a stage's time excludes the stages it calls), so the stages add up to the whole loop. The
 precisions (fp32 and int8, `quantize`) and batch sizes are run in turn, `--repeats` times, after one warm-up pass
-each, all on the same rows with the same threads. Writes JSON (atomically) and prints a table.
+each, all on the same rows with the same threads. `--variants` names precision and threshold pairs instead
+(`fp32=1.0,fp32=0.9,int8=0.88`: the full model beside early exit, so end-to-end and model-only speedups come from
+one run). Writes JSON (atomically) and prints a table.
 
 Usage:
     python scripts/profile_predict.py ARCHIVE INPUT.jsonl --output profile.json [--threshold 0.9]
-        [--batch-sizes 1,32] [--precisions fp32,int8] [--num-threads 2] [--max-rows N] [--repeats 3]
+        [--batch-sizes 1,32] [--precisions fp32,int8 | --variants fp32=1.0,fp32=0.9,int8=0.9] [--num-threads 2]
+        [--max-rows N] [--repeats 3]
 """
 import argparse
 import contextlib
@@ -30,7 +33,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from allennlp.data import Batch
@@ -112,35 +115,39 @@ def run_predict(predictor: Predictor, input_file: str, output_file: str, batch_s
         manager.run()
 
 
-def profile(predictors: Dict[str, Predictor], input_file: str, num_rows: int, batch_sizes: List[int],
-            repeats: int, folder: str) -> List[Dict[str, Any]]:
-    """Seconds per row of each stage for each precision and batch size (see the module docstring)."""
-    clocks = {(precision, size): StageClock() for size in batch_sizes for precision in predictors}
+def profile(predictors: Dict[Tuple[str, Optional[float]], Predictor], input_file: str, num_rows: int,
+            batch_sizes: List[int], repeats: int, folder: str) -> List[Dict[str, Any]]:
+    """
+    Seconds per row of each stage for each variant (a precision and threshold pair) and batch size (see the module
+    docstring).
+    """
+    clocks = {(variant, size): StageClock() for size in batch_sizes for variant in predictors}
     warmup = os.path.join(folder, "warmup.jsonl")
     with open(input_file, encoding="utf-8-sig") as lines, open(warmup, "w", encoding="utf-8") as out:
         out.writelines(line for _, line in zip(range(2 * max(batch_sizes)), lines))
-    for (precision, size) in clocks:
-        run_predict(predictors[precision], warmup, os.path.join(folder, "warmup.out"), size)
+    for (variant, size) in clocks:
+        run_predict(predictors[variant], warmup, os.path.join(folder, "warmup.out"), size)
     for _ in range(repeats):
-        for (precision, size), clock in clocks.items():
-            run_predict(predictors[precision], input_file, os.path.join(folder, f"{precision}_{size}.out"), size,
-                        clock)
+        for number, ((variant, size), clock) in enumerate(clocks.items()):
+            run_predict(predictors[variant], input_file, os.path.join(folder, f"{number}.out"), size, clock)
     results = []
-    for (precision, size), clock in clocks.items():
+    for ((precision, threshold), size), clock in clocks.items():
         per_row = {stage: seconds / (num_rows * repeats) for stage, seconds in clock.seconds.items()}
         total = sum(per_row.values())
         results.append({
-            "precision": precision, "batch_size": size, "seconds_per_row": per_row, "total_seconds_per_row": total,
+            "precision": precision, "threshold": threshold, "batch_size": size, "seconds_per_row": per_row,
+            "total_seconds_per_row": total,
             "share": {stage: seconds / total if total > 0 else None for stage, seconds in per_row.items()},
         })
     return results
 
 
 def format_table(results: List[Dict[str, Any]]) -> str:
-    header = ["precision", "batch"] + [f"{stage} ms" for stage in STAGES] + ["total ms/row"]
+    header = ["precision", "threshold", "batch"] + [f"{stage} ms" for stage in STAGES] + ["total ms/row"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for result in results:
-        cells = [result["precision"], str(result["batch_size"])]
+        threshold = "archive's" if result["threshold"] is None else f"{result['threshold']:g}"
+        cells = [result["precision"], threshold, str(result["batch_size"])]
         cells += [f"{1000 * result['seconds_per_row'][stage]:.3f}" for stage in STAGES]
         lines.append("| " + " | ".join(cells + [f"{1000 * result['total_seconds_per_row']:.3f}"]) + " |")
     return "\n".join(lines)
@@ -156,6 +163,18 @@ def parse_list(text: str, option: str, convert: Callable = str) -> List[Any]:
     return values
 
 
+def parse_variants(text: str) -> List[Tuple[str, float]]:
+    """`fp32=1.0,int8=0.9` as `[("fp32", 1.0), ("int8", 0.9)]`; an error naming the item otherwise."""
+    variants = []
+    for item in parse_list(text, "--variants"):
+        precision, _, threshold = item.partition("=")
+        try:
+            variants.append((precision.strip(), float(threshold)))
+        except ValueError:
+            raise SystemExit(f"--variants: {item!r} is not PRECISION=THRESHOLD (e.g. fp32=0.9)") from None
+    return variants
+
+
 def main(argv: List[str] = None) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("archive", metavar="ARCHIVE")
@@ -164,19 +183,24 @@ def main(argv: List[str] = None) -> Dict[str, Any]:
     parser.add_argument("--threshold", type=float, default=None, help="the exit threshold (default: the archive's)")
     parser.add_argument("--batch-sizes", default="1,32")
     parser.add_argument("--precisions", default="fp32,int8")
+    parser.add_argument("--variants", default=None, metavar="P=T,...",
+                        help="precision and threshold pairs to profile, in place of --precisions and --threshold")
     parser.add_argument("--num-threads", type=int, default=2)
     parser.add_argument("--max-rows", type=int, default=None, help="profile the first N lines only")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     batch_sizes = parse_list(args.batch_sizes, "--batch-sizes", int)
-    precisions = parse_list(args.precisions, "--precisions")
+    if args.variants is not None:
+        variants = parse_variants(args.variants)
+    else:
+        variants = [(precision, args.threshold) for precision in parse_list(args.precisions, "--precisions")]
     if args.repeats < 1 or min(batch_sizes) < 1 or args.num_threads < 1:
         raise SystemExit("--repeats, --batch-sizes and --num-threads must be at least 1")
     torch.set_num_threads(args.num_threads)
     predictors = {}
-    for precision in precisions:
-        overrides = {"quantize": precision, **({} if args.threshold is None else {"threshold": args.threshold})}
-        predictors[precision] = Predictor.from_archive(load_archive(args.archive, overrides=overrides))
+    for precision, threshold in variants:
+        overrides = {"quantize": precision, **({} if threshold is None else {"threshold": threshold})}
+        predictors[(precision, threshold)] = Predictor.from_archive(load_archive(args.archive, overrides=overrides))
     with tempfile.TemporaryDirectory() as folder:
         rows = os.path.join(folder, "input.jsonl")
         with open(args.input, encoding="utf-8-sig") as lines, open(rows, "w", encoding="utf-8") as out:

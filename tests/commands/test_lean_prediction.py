@@ -98,4 +98,24 @@ def test_the_profile_script_writes_json_for_each_precision_and_batch_size(tiny_t
         assert set(entry["seconds_per_row"]) == set(report["stages"])
         assert entry["total_seconds_per_row"] == pytest.approx(sum(entry["seconds_per_row"].values()))
         assert sum(entry["share"].values()) == pytest.approx(1.0)
-    assert "| fp32 | 1 |" in result.stdout and "| int8 | 4 |" in result.stdout
+    assert "| fp32 | 0.8 | 1 |" in result.stdout and "| int8 | 0.8 | 4 |" in result.stdout
+
+
+def test_the_profile_script_puts_the_full_model_beside_early_exit_in_one_run(tiny_trained_archive, input_file,
+                                                                            tmp_path):
+    output = tmp_path / "profile.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), tiny_trained_archive.archive, str(input_file), "--output", str(output),
+         "--variants", "fp32=1.0,fp32=0.0", "--batch-sizes", "2", "--num-threads", "1", "--repeats", "1",
+         "--max-rows", "6"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    full, early = json.loads(output.read_text())["results"]
+    assert [(r["precision"], r["threshold"], r["batch_size"]) for r in (full, early)] == [
+        ("fp32", 1.0, 2), ("fp32", 0.0, 2)]
+    # Threshold 0 answers every row at the first exit: its forward passes cost less than the full model's.
+    assert early["seconds_per_row"]["model"] < full["seconds_per_row"]["model"]
+    bad = subprocess.run([sys.executable, str(SCRIPT), tiny_trained_archive.archive, str(input_file), "--output",
+                          str(output), "--variants", "fp32"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "'fp32' is not PRECISION=THRESHOLD" in bad.stderr
