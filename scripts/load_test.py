@@ -38,6 +38,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
 import httpx
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -162,22 +163,52 @@ async def drive(url: str, inputs: List[Dict[str, Any]], concurrency: int, max_re
     }
 
 
+def cpu_seconds(process: Optional[psutil.Process]) -> Optional[float]:
+    """User plus system CPU seconds of a process so far, all its threads (`None` without one, or once it is gone)."""
+    if process is None:
+        return None
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+def cpu_summary(server: Optional[float], client: float, seconds: float) -> Dict[str, Any]:
+    """Who used the machine's cores during a run: CPU seconds of the server and of this load generator."""
+    cores = os.cpu_count() or 1
+    return {"server_seconds": server, "load_generator_seconds": client, "cores": cores,
+            "server_cores": None if server is None else server / seconds,
+            "load_generator_cores": client / seconds,
+            "busy_share": None if server is None else (server + client) / (seconds * cores)}
+
+
 def run_levels(url: str, inputs: List[Dict[str, Any]], args: argparse.Namespace,
-               threshold: Optional[float]) -> List[Dict[str, Any]]:
-    """One measured run per concurrency level, each after `--warmup-requests` unmeasured ones."""
+               threshold: Optional[float], server_pid: Optional[int] = None) -> List[Dict[str, Any]]:
+    """
+    One measured run per concurrency level, each after `--warmup-requests` unmeasured ones; with
+    `server_pid`, each run also says how many of the machine's cores the server and the clients used.
+    """
     runs = []
+    server_process = psutil.Process(server_pid) if server_pid is not None else None
+    client_process = psutil.Process()
     for concurrency in args.concurrency:
         if args.warmup_requests:
             asyncio.run(drive(url, inputs, concurrency, args.warmup_requests, args.duration, threshold, args.timeout))
         before = scrape(url)
+        server_before, client_before = cpu_seconds(server_process), cpu_seconds(client_process)
         run = asyncio.run(drive(url, inputs, concurrency, args.requests, args.duration, threshold, args.timeout))
+        server_after, client_after = cpu_seconds(server_process), cpu_seconds(client_process)
+        run["cpu"] = cpu_summary(None if server_before is None or server_after is None else server_after - server_before,
+                                 client_after - client_before, run["seconds"])
         run["server"] = server_summary(before, scrape(url))
         runs.append(run)
         latency = run["latency_ms"]
         batch = (run["server"] or {}).get("mean_batch_size") or 0
         print(f"  {concurrency:>3} clients: {run['requests_per_second'] or 0:8.1f} req/s  p50 "
               f"{latency['p50'] or 0:7.1f} ms  p99 {latency['p99'] or 0:7.1f} ms  mean batch "
-              f"{batch:5.1f}  errors {run['errors']}", flush=True)
+              f"{batch:5.1f}  cores server/clients {run['cpu']['server_cores'] or 0:.2f}/"
+              f"{run['cpu']['load_generator_cores']:.2f}  errors {run['errors']}", flush=True)
     return runs
 
 
@@ -296,7 +327,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         log_path = os.path.join(args.server_logs, f"{PEER}.log") if args.server_logs else None
         with PeerServer(args.peer_allennlp, args.archive, args.peer_predictor, log_path,
                         args.startup_timeout) as peer:
-            runs = run_levels(peer.url, inputs, args, 1.0)
+            runs = run_levels(peer.url, inputs, args, 1.0, peer.process.pid)
             status = peer.stop()
         record({"name": PEER, "letter": "p", "meaning": PEER_MEANING, "server_options": peer.arguments[1:],
                 "threshold": 1.0, "server_exit_status": status, "runs": runs})
@@ -305,7 +336,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         print(f"{letter} {name} ({meaning}), threshold {threshold}:", flush=True)
         log_path = os.path.join(args.server_logs, f"{name}.log") if args.server_logs else None
         with ServerProcess(args.archive, options, log_path=log_path, startup_timeout=args.startup_timeout) as server:
-            runs = run_levels(server.url, inputs, args, threshold)
+            runs = run_levels(server.url, inputs, args, threshold, server.process.pid)
             status = server.stop()
         record({"name": name, "letter": letter, "meaning": meaning, "server_options": options,
                 "threshold": threshold, "server_exit_status": status, "runs": runs})

@@ -42,6 +42,9 @@ def test_a_run_reports_throughput_latency_statuses_and_the_servers_histograms(cl
         assert run["server"]["exit_layers"] == {"0": 9}  # threshold 0.0: every answer from the first exit
         assert sum(run["server"]["batch_size_histogram"].values()) == run["server"]["batches"]
         assert run["server"]["mean_batch_size"] >= 1
+        # The server's process is not known to the load generator here: only the clients' own CPU is counted.
+        assert run["cpu"]["server_seconds"] is None and run["cpu"]["busy_share"] is None
+        assert run["cpu"]["load_generator_seconds"] > 0
 
 
 def test_the_four_variants_are_the_protocols_servers():
@@ -76,6 +79,9 @@ def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_
         for run in variant["runs"]:
             assert run["statuses"] == {"200": 8}
             assert run["server"]["exit_layers"] == {layer: 8}
+            cpu = run["cpu"]  # the server is a child process: its CPU time is read from it
+            assert cpu["server_seconds"] > 0 and cpu["load_generator_seconds"] > 0
+            assert 0 < cpu["busy_share"] <= 1.05  # of the machine's cores, over the run (clock jitter aside)
     assert all(run["server"]["batch_size_histogram"] == {"<=1": run["server"]["batches"]} for run in plain["runs"])
     assert "ready: serving a sledgehammer_classifier" in (tmp_path / "logs" / "batch1_full.log").read_text()
 
