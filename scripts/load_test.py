@@ -24,9 +24,7 @@ The threshold travels in each request's JSON. The JSON result is written atomica
 """
 import argparse
 import asyncio
-import itertools
 import json
-import math
 import os
 import shlex
 import signal
@@ -34,15 +32,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import httpx
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sledgehammer.common.atomic_files import write_bytes_atomically  # noqa: E402
+from sledgehammer.serving.load_generation import (  # noqa: E402
+    AnswerCheck, cpu_seconds, cpu_summary, drive, read_inputs, scrape, server_summary)
 from sledgehammer.serving.server_process import ServerProcess  # noqa: E402
 
 # name: (letter, batched, early exit, what it shows)
@@ -55,161 +53,62 @@ VARIANTS = {
 PEER = "allennlp_server"
 PEER_MEANING = "allennlp-server 1.0 (Flask), one request at a time, full model"
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVER_HISTOGRAMS = ("sledgehammer_batch_size", "sledgehammer_batch_fill", "sledgehammer_queue_wait_seconds",
-                     "sledgehammer_batch_seconds")
-RETRY_PAUSE_SECONDS = 0.05  # after a 503, so that a full server is not hammered
-
-
-def read_inputs(path: str) -> List[Dict[str, Any]]:
-    """The JSON objects of a JSON-lines file (blank lines skipped); an error naming the line otherwise."""
-    inputs = []
-    with open(path, encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError(f"{path}, line {number}: expected a JSON object, found {type(record).__name__}")
-                inputs.append(record)
-    if not inputs:
-        raise ValueError(f"{path} has no inputs")
-    return inputs
-
-
-def percentile(values: Sequence[float], share: float) -> Optional[float]:
-    """The nearest-rank percentile (`share` in (0, 100]) of `values`; `None` without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share / 100 * len(ordered)) - 1)]
-
-
-def scrape(url: str) -> Dict[str, float]:
-    """The server's `/metrics` samples as `{'name{label=value}': value}`; none from a server without `/metrics`."""
-    response = httpx.get(f"{url}/metrics", timeout=30)
-    if response.status_code != 200 or not response.headers.get("content-type", "").startswith("text/plain"):
-        return {}
-    text = response.text
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{key}={value}" for key, value in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
-
-
-def server_summary(before: Dict[str, float], after: Dict[str, float]) -> Optional[Dict[str, Any]]:
-    """What the server did during a run: its histograms' and counters' growth (`None` without `/metrics`)."""
-    if not after:
-        return None
-    grown = {name: after[name] - before.get(name, 0.0) for name in after}
-    summary: Dict[str, Any] = {"batches": grown.get("sledgehammer_batch_size_count", 0.0),
-                               "rows": grown.get("sledgehammer_rows_total", 0.0)}
-    for histogram in SERVER_HISTOGRAMS:
-        count = grown.get(f"{histogram}_count", 0.0)
-        summary[f"mean_{histogram[len('sledgehammer_'):]}"] = grown[f"{histogram}_sum"] / count if count else None
-    buckets = sorted(((float(name.split("le=")[1].rstrip("}")), value) for name, value in grown.items()
-                      if name.startswith("sledgehammer_batch_size_bucket")), key=lambda item: item[0])
-    summary["batch_size_histogram"] = {f"<={bound:g}": value - previous for (bound, value), (_, previous)
-                                       in zip(buckets, [(0.0, 0.0)] + buckets[:-1]) if value - previous}
-    summary["exit_layers"] = {name.split("layer=")[1].rstrip("}"): value for name, value in grown.items()
-                              if name.startswith("sledgehammer_exit_layer_total") and value}
-    return summary
-
-
-async def drive(url: str, inputs: List[Dict[str, Any]], concurrency: int, max_requests: int, max_seconds: float,
-                threshold: Optional[float], timeout: float) -> Dict[str, Any]:
-    """`concurrency` clients POST inputs in turn until `max_requests` were sent or `max_seconds` passed."""
-    numbers = itertools.count()
-    latencies: List[float] = []
-    statuses: Counter = Counter()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
-        began = time.monotonic()
-        stop_at = began + max_seconds
-
-        async def one_client() -> None:
-            for number in numbers:
-                if number >= max_requests or time.monotonic() >= stop_at:
-                    return
-                body = dict(inputs[number % len(inputs)])
-                if threshold is not None:
-                    body["threshold"] = threshold
-                sent = time.monotonic()
-                try:
-                    status = str((await client.post(f"{url}/predict", json=body)).status_code)
-                except httpx.TimeoutException:
-                    status = "client_timeout"
-                except httpx.TransportError as error:
-                    status = type(error).__name__
-                statuses[status] += 1
-                if status == "200":
-                    latencies.append(time.monotonic() - sent)
-                elif status == "503":
-                    await asyncio.sleep(RETRY_PAUSE_SECONDS)
-
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        seconds = time.monotonic() - began
-    answered = statuses.get("200", 0)
-    return {
-        "concurrency": concurrency,
-        "requests": sum(statuses.values()),
-        "seconds": seconds,
-        "requests_per_second": answered / seconds if seconds > 0 else None,
-        "latency_ms": {name: (None if value is None else 1000 * value) for name, value in (
-            ("p50", percentile(latencies, 50)), ("p95", percentile(latencies, 95)),
-            ("p99", percentile(latencies, 99)), ("mean", sum(latencies) / len(latencies) if latencies else None))},
-        "statuses": dict(sorted(statuses.items())),
-        "errors": {status: count for status, count in sorted(statuses.items()) if status != "200"},
-    }
-
-
-def cpu_seconds(process: Optional[psutil.Process]) -> Optional[float]:
-    """User plus system CPU seconds of a process so far, all its threads (`None` without one, or once it is gone)."""
-    if process is None:
-        return None
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return None
-    return times.user + times.system
-
-
-def cpu_summary(server: Optional[float], client: float, seconds: float) -> Dict[str, Any]:
-    """Who used the machine's cores during a run: CPU seconds of the server and of this load generator."""
-    cores = os.cpu_count() or 1
-    return {"server_seconds": server, "load_generator_seconds": client, "cores": cores,
-            "server_cores": None if server is None else server / seconds,
-            "load_generator_cores": client / seconds,
-            "busy_share": None if server is None else (server + client) / (seconds * cores)}
-
-
 def run_levels(url: str, inputs: List[Dict[str, Any]], args: argparse.Namespace,
                threshold: Optional[float], server_pid: Optional[int] = None) -> List[Dict[str, Any]]:
     """
-    One measured run per concurrency level, each after `--warmup-requests` unmeasured ones; with
-    `server_pid`, each run also says how many of the machine's cores the server and the clients used.
+    One measured run per concurrency level (or per `--rate`), each after `--warmup-requests` unmeasured ones;
+    with `server_pid`, each run also says how many of the machine's cores the server and the clients used, and
+    with `--expected` for this threshold, whether the answers are `allennlp predict`'s.
     """
     runs = []
     server_process = psutil.Process(server_pid) if server_pid is not None else None
     client_process = psutil.Process()
-    for concurrency in args.concurrency:
+    expected = args.expected.get(threshold)
+    levels = [(None, rate) for rate in args.rate] if args.rate else [(level, None) for level in args.concurrency]
+    for concurrency, rate in levels:
         if args.warmup_requests:
-            asyncio.run(drive(url, inputs, concurrency, args.warmup_requests, args.duration, threshold, args.timeout))
+            asyncio.run(drive(url, inputs, concurrency or 1, args.warmup_requests, args.duration, threshold,
+                              args.timeout))
+        check = AnswerCheck(expected) if expected is not None else None
         before = scrape(url)
         server_before, client_before = cpu_seconds(server_process), cpu_seconds(client_process)
-        run = asyncio.run(drive(url, inputs, concurrency, args.requests, args.duration, threshold, args.timeout))
+        run = asyncio.run(drive(url, inputs, concurrency, args.requests, args.duration, threshold, args.timeout,
+                                rate, check))
         server_after, client_after = cpu_seconds(server_process), cpu_seconds(client_process)
         run["cpu"] = cpu_summary(None if server_before is None or server_after is None else server_after - server_before,
                                  client_after - client_before, run["seconds"])
         run["server"] = server_summary(before, scrape(url))
+        if check is not None:
+            run["answers"] = check.summary()
         runs.append(run)
         latency = run["latency_ms"]
         batch = (run["server"] or {}).get("mean_batch_size") or 0
-        print(f"  {concurrency:>3} clients: {run['requests_per_second'] or 0:8.1f} req/s  p50 "
+        level = f"{concurrency:>3} clients" if rate is None else f"{rate:g} req/s offered"
+        checked = "" if check is None else f"  answers differing {check.different}/{check.checked}"
+        print(f"  {level}: {run['requests_per_second'] or 0:8.1f} req/s  p50 "
               f"{latency['p50'] or 0:7.1f} ms  p99 {latency['p99'] or 0:7.1f} ms  mean batch "
               f"{batch:5.1f}  cores server/clients {run['cpu']['server_cores'] or 0:.2f}/"
-              f"{run['cpu']['load_generator_cores']:.2f}  errors {run['errors']}", flush=True)
+              f"{run['cpu']['load_generator_cores']:.2f}  errors {run['errors']}{checked}", flush=True)
     return runs
+
+
+def expected_outputs(values: List[str], num_inputs: int) -> Dict[float, List[Dict[str, Any]]]:
+    """`--expected THRESHOLD=PREDICTIONS.jsonl` values: `allennlp predict`'s output lines by threshold."""
+    expected = {}
+    for value in values:
+        threshold, separator, path = value.partition("=")
+        try:
+            threshold_value = float(threshold)
+        except ValueError:
+            threshold_value = None
+        if not separator or threshold_value is None or not path:
+            raise ValueError(f"--expected {value!r}: expected THRESHOLD=PREDICTIONS.jsonl, e.g. 0.9=predictions.jsonl")
+        outputs = read_inputs(path)
+        if len(outputs) != num_inputs:
+            raise ValueError(f"--expected {path}: {len(outputs)} output lines for {num_inputs} inputs; expected "
+                             f"one line per input, as `allennlp predict` writes them")
+        expected[threshold_value] = outputs
+    return expected
 
 
 def free_port() -> int:
@@ -306,9 +205,10 @@ def variant_plan(args: argparse.Namespace) -> List[tuple]:
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = parse_arguments(argv)
     inputs = read_inputs(args.inputs)
+    args.expected = expected_outputs(args.expected, len(inputs))
     report: Dict[str, Any] = {"protocol": {
         "inputs": args.inputs, "num_inputs": len(inputs), "concurrency": args.concurrency,
-        "requests_per_run": args.requests, "max_seconds_per_run": args.duration,
+        "rates": args.rate, "requests_per_run": args.requests, "max_seconds_per_run": args.duration,
         "warmup_requests_per_run": args.warmup_requests, "cpu_count": os.cpu_count()}, "variants": []}
 
     def record(variant: Dict[str, Any]) -> None:
@@ -355,6 +255,10 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="with --archive: run these variants (a b c d, or names; all when none is named)")
     parser.add_argument("--threshold", type=float, help="exit threshold sent with every input (variants c, d)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64], metavar="N")
+    parser.add_argument("--rate", type=float, nargs="+", metavar="R",
+                        help="open loop instead of --concurrency: one run per R, a request every 1/R s")
+    parser.add_argument("--expected", nargs="+", default=[], metavar="THRESHOLD=PREDICTIONS.jsonl",
+                        help="allennlp predict's output for --inputs at that threshold: every answer is compared")
     parser.add_argument("--requests", type=int, default=500, help="most requests of one run")
     parser.add_argument("--duration", type=float, default=60.0, help="most seconds of one run")
     parser.add_argument("--warmup-requests", type=int, default=16, help="unmeasured requests before each run")
@@ -384,6 +288,8 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
             parser.error("the early-exit variants (c, d) need --threshold")
     if min(args.concurrency) < 1 or args.requests < 1 or args.duration <= 0:
         parser.error("--concurrency and --requests must be at least 1, --duration above 0")
+    if args.rate and min(args.rate) <= 0:
+        parser.error("--rate must be above 0 requests per second")
     return args
 
 

@@ -3,11 +3,13 @@
 """
 import importlib.util
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.serving.conftest import running_server
+from tests.serving.test_answers import allennlp_predict_lines
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "load_test.py"
 spec = importlib.util.spec_from_file_location("load_test", SCRIPT)
@@ -118,3 +120,38 @@ def test_the_peer_variant_needs_an_archive_and_starts_allennlp_serve_on_loopback
                                   "sledgehammer_classifier"]
     assert peer.arguments[peer.arguments.index("--host") + 1] == "127.0.0.1"
     assert peer.url == f"http://127.0.0.1:{peer.port}"
+
+
+def test_an_open_loop_run_offers_requests_at_a_rate_and_checks_every_answer(classifier_runner, tiny_trained_archive,
+                                                                             tmp_path, monkeypatch):
+    records = [{"sentence": "good fun"}, {"sentence": "awful boring plot"}, {"sentence": "i love it"}]
+    inputs = write_inputs(tmp_path / "inputs.jsonl", records)
+    expected = tmp_path / "expected.jsonl"
+    expected.write_text("".join(line + "\n" for line in
+                                allennlp_predict_lines(monkeypatch, tmp_path, tiny_trained_archive.archive, records)))
+    wrong = json.loads(expected.read_text().splitlines()[1])
+    wrong["label"] = "not-a-label"
+    wrong_file = tmp_path / "wrong.jsonl"
+    lines = expected.read_text().splitlines()
+    wrong_file.write_text("\n".join([lines[0], json.dumps(wrong), lines[2]]) + "\n")
+    with running_server(classifier_runner, max_batch_size=4) as served:
+        for path, different in ((expected, 0), (wrong_file, 4)):  # requests 1, 4, 7, 10 send input 1
+            output = tmp_path / "open.json"
+            began = time.monotonic()
+            load_test.main(["--url", served.url, "--inputs", inputs, "--output", str(output), "--rate", "40",
+                            "--requests", "12", "--warmup-requests", "0", "--expected", f"1.0={path}",
+                            "--threshold", "1.0"])
+            (run,) = json.loads(output.read_text())["variants"][0]["runs"]
+            assert time.monotonic() - began >= 11 / 40  # the twelfth request starts 11/40 s after the first
+            assert (run["rate"], run["concurrency"], run["statuses"]) == (40.0, None, {"200": 12})
+            assert run["answers"]["checked"] == 12 and run["answers"]["different"] == different
+    assert run["answers"]["examples"][0].startswith("input 1: label: expected 'not-a-label'")
+
+
+def test_expected_outputs_must_name_a_threshold_and_hold_a_line_per_input(tmp_path):
+    outputs = write_inputs(tmp_path / "out.jsonl", [{"label": "a"}])
+    with pytest.raises(ValueError, match="expected THRESHOLD=PREDICTIONS.jsonl"):
+        load_test.expected_outputs([str(outputs)], 1)
+    with pytest.raises(ValueError, match="1 output lines for 2 inputs"):
+        load_test.expected_outputs([f"0.9={outputs}"], 2)
+    assert load_test.expected_outputs([f"0.9={outputs}"], 1) == {0.9: [{"label": "a"}]}
