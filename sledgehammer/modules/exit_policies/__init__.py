@@ -3,6 +3,8 @@ from sledgehammer.modules.exit_policies.exit_policy import (
     ExitPolicy,
     calibrated_probs,
     ThresholdError,
+    ThresholdSetting,
+    check_setting,
     check_threshold,
     check_thresholds,
     first_exits_from_scores,
