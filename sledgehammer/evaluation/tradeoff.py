@@ -303,6 +303,7 @@ class _RowMaker:
         self.outputs = outputs
         self.cost = cost
         self.full_layers = full_layers
+        self.exit_layers = exit_layers
         self.layers = torch.tensor(exit_layers, dtype=torch.long) + 1  # layers run to reach each exit
         self.predictions = outputs.exit_logits.argmax(dim=-1)  # (rows, exits); temperatures keep the argmax
         self.full_flops = float(cost.flops(outputs.lengths, full_layers, 1).sum())
@@ -320,8 +321,7 @@ class _RowMaker:
         rows = torch.arange(num_rows)
         answers = self.predictions[rows, exit_index]
         layers_run = self.layers[exit_index]
-        heads_run = exit_index + 1 if early_exit else 1
-        flops = float(self.cost.flops(self.outputs.lengths, layers_run, heads_run).sum())
+        flops = float(self.cost.answering_flops(self.outputs.lengths, exit_index, self.exit_layers, early_exit).sum())
         labels = self.outputs.labels
         accuracy = None if labels is None else _mean(answers == labels)
         counts = torch.bincount(exit_index, minlength=num_exits)
