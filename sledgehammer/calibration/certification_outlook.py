@@ -14,7 +14,7 @@ from sledgehammer.calibration.threshold_selection import (
     observed_disagreements,
     rows_for_observed_rates,
 )
-from sledgehammer.modules.exit_policies import ThresholdSetting
+from sledgehammer.modules.exit_policies import ExitPolicy, ThresholdSetting, calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
 
 # The multiples of the selection rows the outlook reports.
@@ -57,6 +57,15 @@ class SettingSavings:
         return saving
 
 
+def policy_saving(
+    policy: ExitPolicy, exit_logits: torch.Tensor, temperatures: Sequence[float], savings: SettingSavings
+) -> float:
+    """The saving of `policy` at its own setting on every row of a pass (`exit_logits` of `savings`' rows)."""
+    probs = calibrated_probs(exit_logits, torch.tensor(list(temperatures), dtype=torch.float))
+    rows = torch.arange(exit_logits.shape[0])
+    return savings.saving_of(rows)(policy.first_exits(probs), policy.exits_early(exit_logits.shape[1]))
+
+
 def certification_outlook(
     scores: torch.Tensor,
     disagrees: torch.Tensor,
@@ -87,7 +96,8 @@ def certification_outlook(
     # Returns
 
     `{"saving": the certified setting's saving, "outlook": [{"rows", "setting", "saving"}] per multiple of the
-    selection rows (the last setting the walk would reach there), "most_saving": {"rows", "setting", "saving"}
+    selection rows (the last setting the walk would reach there, as the rows needed grow along the sequence),
+    "most_saving": {"rows", "setting", "saving"}
     or None}` (settings as a number or a list).
     """
     num_rows, num_exits = scores.shape
@@ -106,7 +116,7 @@ def certification_outlook(
         budget = multiple * num_rows
         within = [i for i in reachable if needed[i] <= budget]
         if within:
-            best = max(within, key=lambda i: savings[i])
+            best = within[-1]  # the walk passes every setting up to the last one within the budget
             outlook.append({"rows": budget, "setting": _plain(settings[best]), "saving": savings[best]})
     most: Optional[Dict[str, Any]] = None
     if reachable:
