@@ -75,6 +75,7 @@ def certification_outlook(
     target_agreement: float,
     delta: float,
     multiples: Sequence[int] = ROW_MULTIPLES,
+    observed: Optional[List[Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """
     The saving of the `certified` setting on the selection rows, and what more rows would reach.
@@ -92,6 +93,8 @@ def certification_outlook(
     target_agreement : `float`, delta : `float`
     multiples : `Sequence[int]`, optional (default = `(2, 4, 10)`)
         The multiples of the selection rows to report.
+    observed : `List[Dict[str, Any]]`, optional (default = `None`)
+        `observed_disagreements` of these rows and settings, when the caller has it already.
 
     # Returns
 
@@ -102,7 +105,8 @@ def certification_outlook(
     """
     num_rows, num_exits = scores.shape
     epsilon = 1.0 - target_agreement
-    observed = observed_disagreements(scores, disagrees, settings)
+    if observed is None:
+        observed = observed_disagreements(scores, disagrees, settings)
     needed = rows_for_observed_rates(observed, num_rows, epsilon, delta)
     savings = [saving(entry["exit_index"], entry["early"]) for entry in observed]
     certified_early = exits_early(certified, num_exits)

@@ -13,7 +13,7 @@ from sledgehammer.calibration.agreement_predictor import fit_agreement_predictor
 from sledgehammer.calibration.certification_outlook import SettingSavings, certification_outlook
 from sledgehammer.calibration.per_exit_family import per_exit_family
 from sledgehammer.calibration.temperature_scaling import DEFAULT_NUM_BINS, calibrate_exits
-from sledgehammer.calibration.threshold_selection import select_setting
+from sledgehammer.calibration.threshold_selection import observed_disagreements, select_setting
 from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy, calibrated_probs
 from sledgehammer.modules.inference_cost import InferenceCost
 
@@ -115,7 +115,8 @@ def calibrate_exit_outputs(
         selected = probs[selection_rows]
         predictions = selected.argmax(dim=-1)
         scores, disagrees = policy.exit_scores(selected), predictions != predictions[:, -1:]
-        result = select_setting(scores, disagrees, settings, target_agreement, delta)
+        observed = observed_disagreements(scores, disagrees, settings)
+        result = select_setting(scores, disagrees, settings, target_agreement, delta, observed=observed)
         result.pop("exit_index")
         result.pop("tested")
         setting = result.pop("setting")
@@ -135,6 +136,7 @@ def calibrate_exit_outputs(
         if savings is not None:
             selection.update(certification_outlook(
                 scores, disagrees, settings, setting, savings.saving_of(selection_rows), target_agreement, delta,
+                observed=observed,
             ))
     return {
         "exits": exits,

@@ -22,7 +22,7 @@ import numpy
 import torch
 from scipy.stats import binom
 
-from sledgehammer.modules.exit_policies import ThresholdSetting, first_exits_from_scores
+from sledgehammer.modules.exit_policies import ThresholdSetting, first_exits_for_settings, first_exits_from_scores
 
 # `rows_for_observed_rates` looks this far (selection rows) before saying a rate needs more than any file holds.
 MAX_ROWS_SEARCHED = 1_000_000
@@ -86,6 +86,7 @@ def select_setting(
     settings: Sequence[ThresholdSetting],
     target_agreement: float,
     delta: float = 0.1,
+    observed: Optional[List[Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """
     The last of an ordered list of settings that fixed-sequence testing certifies: each setting (one threshold,
@@ -100,6 +101,8 @@ def select_setting(
     settings : `Sequence[ThresholdSetting]`
         From the safest to the most aggressive, fixed before looking at the rows.
     target_agreement : `float`, delta : `float`, optional (default = `0.1`)
+    observed : `List[Dict[str, Any]]`, optional (default = `None`)
+        `observed_disagreements(scores, disagrees, settings)` when the caller has it already.
 
     # Returns
 
@@ -124,16 +127,16 @@ def select_setting(
             f"{num_rows} calibration rows cannot certify {100 * target_agreement:g}% agreement with probability "
             f"{1 - delta:g}: at least {needed} rows are needed (or a lower target agreement, or a larger delta)"
         )
-    rows = torch.arange(num_rows)
+    if observed is None:
+        observed = observed_disagreements(scores, disagrees, settings)
+    p_values = binom.cdf(numpy.array([entry["disagreements"] for entry in observed], dtype=float), num_rows, epsilon)
     never_early: ThresholdSetting = 1.0
     chosen: Dict[str, Any] = {"setting": never_early, "p_value": 0.0, "disagreements": 0}
     tested: List[Dict[str, Any]] = []
-    for setting in settings:
-        exit_index = first_exits_from_scores(scores, setting)
-        disagreements = int(disagrees[rows, exit_index].sum())
-        early = exits_early(setting, scores.shape[1])
-        p_value = binomial_p_value(disagreements, num_rows, epsilon) if early else 0.0
-        passed = not early or p_value <= delta
+    for entry, tail in zip(observed, p_values.tolist()):
+        setting, disagreements = entry["setting"], entry["disagreements"]
+        p_value = float(tail) if entry["early"] else 0.0
+        passed = not entry["early"] or p_value <= delta
         tested.append({"setting": setting, "disagreements": disagreements, "p_value": p_value, "passed": passed})
         if not passed:
             break
@@ -160,14 +163,13 @@ def observed_disagreements(
     """
     rows = torch.arange(scores.shape[0])
     observed = []
-    for setting in settings:
-        exit_index = first_exits_from_scores(scores, setting)
-        observed.append({
-            "setting": setting,
-            "disagreements": int(disagrees[rows, exit_index].sum()),
-            "early": exits_early(setting, scores.shape[1]),
-            "exit_index": exit_index,
-        })
+    for start in range(0, len(settings), 256):
+        part = list(settings[start:start + 256])
+        exit_indices = first_exits_for_settings(scores, part)
+        counts = disagrees[rows[None, :], exit_indices].sum(dim=1).tolist()
+        for setting, exit_index, disagreements in zip(part, exit_indices, counts):
+            observed.append({"setting": setting, "disagreements": int(disagreements),
+                             "early": exits_early(setting, scores.shape[1]), "exit_index": exit_index})
     return observed
 
 

@@ -7,6 +7,7 @@ from sledgehammer.modules.exit_policies.exit_policy import (
     check_setting,
     check_threshold,
     check_thresholds,
+    first_exits_for_settings,
     first_exits_from_scores,
 )
 from sledgehammer.modules.exit_policies.confidence import ConfidencePolicy

@@ -201,18 +201,32 @@ def first_exits_from_scores(scores: torch.Tensor, threshold: ThresholdSetting) -
     at threshold 1.0), else the last exit. `threshold` is one threshold for every exit, or one per exit (a
     sequence in exit order): what `ExitPolicy.should_exit` decides exit by exit.
     """
+    return first_exits_for_settings(scores, [threshold])[0]
+
+
+def first_exits_for_settings(
+    scores: torch.Tensor, settings: Sequence[ThresholdSetting], chunk: int = 64
+) -> torch.Tensor:
+    """
+    `first_exits_from_scores` for many settings at once: `(settings, rows)` exit indices, each row of the result
+    the first exit whose score reaches that setting's threshold at that exit (none below the last at a threshold
+    of 1.0), else the last exit.
+    """
     num_rows, num_exits = scores.shape
-    if isinstance(threshold, (int, float)):
-        if threshold >= 1.0:
-            return torch.full((num_rows,), num_exits - 1, dtype=torch.long, device=scores.device)
-        passes = scores >= threshold
-    else:
-        check_setting(threshold, num_exits)
-        per_exit = torch.tensor([float(value) for value in threshold], device=scores.device)
-        passes = (scores >= per_exit[None, :].to(scores.dtype)) & (per_exit < 1.0)[None, :]
-    passes[:, -1] = True
-    columns = torch.arange(num_exits, device=scores.device).expand_as(passes)
-    return torch.where(passes, columns, torch.full_like(columns, num_exits - 1)).min(dim=1).values
+    limits = torch.empty(len(settings), num_exits, dtype=scores.dtype, device=scores.device)
+    for i, setting in enumerate(settings):
+        if isinstance(setting, (int, float)):
+            limits[i] = float(setting)
+        else:
+            check_setting(setting, num_exits)
+            limits[i] = torch.tensor([float(value) for value in setting], dtype=scores.dtype)
+    exits = torch.empty(len(settings), num_rows, dtype=torch.long, device=scores.device)
+    for start in range(0, len(settings), chunk):
+        part = limits[start:start + chunk, None, :]
+        passes = (scores[None] >= part) & (part < 1.0)
+        passes[..., -1] = True
+        exits[start:start + chunk] = passes.to(torch.uint8).argmax(dim=2)
+    return exits
 
 
 def check_thresholds(thresholds: Sequence[float]) -> None:
