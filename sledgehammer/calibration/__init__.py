@@ -13,5 +13,12 @@ from sledgehammer.calibration.temperature_scaling import (
 )
 from sledgehammer.calibration.reliability_diagram import plot_reliability
 from sledgehammer.calibration.agreement_predictor import fit_agreement_predictors
-from sledgehammer.calibration.threshold_selection import TooFewRowsError, rows_needed, select_threshold
+from sledgehammer.calibration.threshold_selection import (
+    TooFewRowsError,
+    rows_for_observed_rates,
+    rows_for_rate,
+    rows_needed,
+    select_setting,
+    select_threshold,
+)
 from sledgehammer.calibration.exit_calibration import calibrate_exit_outputs

@@ -39,17 +39,45 @@ def format_calibration_table(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_setting(selection: Dict[str, Any]) -> str:
+    """A certified setting in words: `threshold 0.9`, or `per-exit thresholds 0.8/0.9/0.95/1` (exit order)."""
+    if selection.get("exit_thresholds") is not None:
+        return "per-exit thresholds " + "/".join(f"{value:g}" for value in selection["exit_thresholds"])
+    return f"threshold {selection['threshold']:g}"
+
+
 def format_threshold_selection(policy_name: str, selection: Dict[str, Any]) -> str:
-    """The sentence on the threshold picked for `--target-agreement`."""
+    """The sentences on the setting picked for `--target-agreement`, and what more selection rows would reach."""
     saved = 1.0 - selection["relative_flops"]
-    return (
-        f"{policy_name} threshold {selection['threshold']:g}: agreement with the last exit >= "
+    stored = "the archive's per-exit thresholds" if selection.get("exit_thresholds") is not None else (
+        "the archive's threshold")
+    lines = [
+        f"{policy_name} {format_setting(selection)}: agreement with the last exit >= "
         f"{100 * selection['target_agreement']:g}% on new data with probability >= {1 - selection['delta']:g} "
         f"(Learn-then-Test, binomial p-value {selection['p_value']:.4f} <= {selection['delta']:g}, "
         f"{selection['disagreements']} disagreements in {selection['selection_rows']} selection rows); "
         f"expected saving {100 * saved:.1f}% of FLOPs ({1 / max(selection['relative_flops'], 1e-9):.2f}x) "
-        "on DEV_DATA; stored as the archive's threshold"
-    )
+        f"on DEV_DATA; stored as {stored}"
+    ]
+    if selection.get("outlook") is not None:
+        lines.append(
+            f"Certified saving on the {selection['selection_rows']} selection rows: {100 * selection['saving']:.1f}% "
+            "of FLOPs. With more selection rows, if the disagreement rates seen held:"
+        )
+        for entry in selection["outlook"]:
+            lines.append(f"  {entry['rows']} rows: {100 * entry['saving']:.1f}% ({_setting_words(entry['setting'])})")
+        most = selection.get("most_saving")
+        if most is not None:
+            lines.append(
+                f"  at most {100 * most['saving']:.1f}% ({_setting_words(most['setting'])}), from {most['rows']} rows"
+            )
+    return "\n".join(lines)
+
+
+def _setting_words(setting: Any) -> str:
+    if isinstance(setting, (int, float)):
+        return f"threshold {setting:g}"
+    return "per-exit thresholds " + "/".join(f"{value:g}" for value in setting)
 
 
 def calibrated_config(config: Dict[str, Any], calibration: Dict[str, Any], precision: str = FP32) -> bytes:

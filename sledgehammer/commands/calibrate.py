@@ -26,20 +26,21 @@ from sledgehammer.calibration.calibration_report import (  # noqa: F401  (CALIBR
     format_threshold_selection,
     write_calibrated_archive,
 )
+from sledgehammer.calibration.certification_outlook import SettingSavings, policy_saving
 from sledgehammer.commands.archive_inputs import (
     CommandInputError,
-    add_model_run_arguments,
     check_archive_config,
     check_data_path,
     load_checked_archive,
     read_labelled_instances,
     reporting_input_errors,
 )
+from sledgehammer.commands.calibrate_arguments import DESCRIPTION, add_calibrate_arguments
 from sledgehammer.commands.precision_inputs import chosen_precision, overrides_with_precision
-from sledgehammer.evaluation.exit_outputs import ExitOutputs, collect_exit_outputs
-from sledgehammer.evaluation.tradeoff import THRESHOLD, compute_tradeoff
+from sledgehammer.commands.selection_inputs import read_selection_instances
+from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
 from sledgehammer.models import EarlyExitClassifier, EarlyExitTagger
-from sledgehammer.models.precision import CALIBRATION_KEY, FP32, PRECISIONS
+from sledgehammer.models.precision import CALIBRATION_KEY, FP32
 from sledgehammer.modules.exit_policies import AgreementPolicy, ExitPolicy
 
 logger = logging.getLogger(__name__)
@@ -62,63 +63,12 @@ class Calibrate(Subcommand):
     """
 
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        description = """Calibrate the exits of a trained sledgehammer_classifier or sledgehammer_tagger
-        (one row per word) with temperature scaling. Runs the model once over DEV_DATA (read with the archive's validation dataset reader)
-        with every exit computed, fits one temperature per exit by minimising the negative
-        log-likelihood of the exit's raw logits (so calibrating again replaces earlier temperatures),
-        prints the temperature, negative log-likelihood, expected calibration error and accuracy of
-        every exit, and writes an archive whose config.json holds the temperatures as
-        model.temperatures and which contains the same figures as calibration.json (also written
-        beside the archive). Every other member of the archive is copied unchanged."""
         subparser = parser.add_parser(
             self.name,
-            description=description,
+            description=DESCRIPTION,
             help="Fit per-exit softmax temperatures of a sledgehammer_classifier or sledgehammer_tagger archive.",
         )
-        subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
-        subparser.add_argument(
-            "dev_data", metavar="DEV_DATA", help="labelled data to calibrate on (e.g. the dev set)"
-        )
-        subparser.add_argument(
-            "--output-archive",
-            metavar="PATH",
-            help="where to write the calibrated archive; by default ARCHIVE is replaced (atomically)",
-        )
-        subparser.add_argument(
-            "--plot",
-            metavar="PATH.png",
-            help="also write a reliability diagram (one panel per exit) to this image file",
-        )
-        subparser.add_argument(
-            "--exit-policy",
-            choices=ExitPolicy.list_available(),
-            help="store this exit policy in the archive (default: keep the archive's); 'agreement' fits its "
-            "per-exit predictors of agreement with the last exit on DEV_DATA",
-        )
-        subparser.add_argument(
-            "--target-agreement",
-            type=float,
-            metavar="A",
-            help="also pick the policy's threshold so that, with probability >= 1 - DELTA, the answers agree "
-            "with the last exit's on at least this share of new rows (Learn-then-Test on half of DEV_DATA, "
-            "the other half fitting the temperatures), and store it as the archive's threshold",
-        )
-        subparser.add_argument(
-            "--delta", type=float, default=0.1, metavar="D",
-            help="with --target-agreement: allowed probability that the guarantee fails (default 0.1)",
-        )
-        subparser.add_argument(
-            "--seed", type=int, default=13, metavar="S",
-            help="with --target-agreement: seed of the split of DEV_DATA into fitting and selection rows",
-        )
-        subparser.add_argument(
-            "--quantize",
-            choices=PRECISIONS,
-            help="calibrate the model in this precision (default: the quantize key of --overrides, else fp32): "
-            "int8 fits temperatures, agreement predictors and the threshold of the dynamically quantized model and "
-            f"stores them as model.{CALIBRATION_KEY}.int8 (and calibration_int8.json), leaving the fp32 ones as they are",
-        )
-        add_model_run_arguments(subparser)
+        add_calibrate_arguments(subparser)
         subparser.set_defaults(func=calibrate_from_args)
         return subparser
 
@@ -139,6 +89,8 @@ def calibrate_from_args(args: argparse.Namespace) -> None:
             delta=args.delta,
             seed=args.seed,
             quantize=args.quantize,
+            selection_data=args.selection_data,
+            per_exit_thresholds=args.per_exit_thresholds,
         )
 
 
@@ -156,6 +108,8 @@ def calibrate_archive(
     delta: float = 0.1,
     seed: int = 13,
     quantize: Optional[str] = None,
+    selection_data: Optional[str] = None,
+    per_exit_thresholds: bool = False,
 ) -> Dict[str, Any]:
     """
     Calibrates the exits of an archived `sledgehammer_classifier` on `dev_data` and writes the
@@ -193,14 +147,21 @@ def calibrate_archive(
         The model is loaded in that precision and its calibration is stored for it: fp32's as the model's own
         settings, int8's as `model.calibration.int8` (`{"temperatures", "exit_policy" when stored, "threshold"
         with `target_agreement`}`) beside them, with the report as `calibration_int8.json`.
+    selection_data : `str`, optional (default = `None`)
+        Unlabelled texts (`allennlp predict` JSON lines, or a file the archive's reader reads, labels ignored;
+        `sledgehammer.commands.selection_inputs`) that fit the agreement predictors and pick the setting in
+        place of `dev_data`, whose gold labels then fit only the temperatures. Classifiers only.
+    per_exit_thresholds : `bool`, optional (default = `False`)
+        With `target_agreement`: certify a per-exit setting (one threshold per exit, stored as the policy's
+        `exit_thresholds`) from a family chosen on the fitting rows, instead of one threshold.
 
     # Returns
 
     The content written to `calibration.json` (`calibration_int8.json`): `archive`, `dev_data`, `precision`,
     `num_instances`, `num_bins`,
     `temperatures` (in exit-layer order), `exits` (one dictionary per exit, see
-    `sledgehammer.calibration.calibrate_exits`), `fit_rows`, `exit_policy` (as stored) and
-    `threshold_selection` (`None` without `target_agreement`).
+    `sledgehammer.calibration.calibrate_exits`), `fit_rows`, `selection_data` and `selection_instances` (with
+    `selection_data`), `exit_policy` (as stored) and `threshold_selection` (`None` without `target_agreement`).
 
     # Raises
 
@@ -231,15 +192,25 @@ def calibrate_archive(
         error_class=CalibrationError, accepted=CALIBRATED_MODELS,
     )
     model = archive.model
-    if target_agreement is not None and not isinstance(model, EarlyExitClassifier):
-        raise CalibrationError(
-            f"--target-agreement picks thresholds for classifiers; {archive_file} holds a "
-            f"{type(model).__name__}, whose sentence and window rules decide for several words at once"
-        )
+    for option, given in (("--target-agreement", target_agreement is not None),
+                          ("--selection-data", selection_data is not None)):
+        if given and not isinstance(model, EarlyExitClassifier):
+            raise CalibrationError(
+                f"{option} is for classifiers; {archive_file} holds a "
+                f"{type(model).__name__}, whose sentence and window rules decide for several words at once"
+            )
+    if per_exit_thresholds and target_agreement is None:
+        raise CalibrationError("--per-exit-thresholds certifies a setting: give --target-agreement too")
     instances = read_labelled_instances(
         archive, dev_data, "DEV_DATA", purpose="calibration", error_class=CalibrationError
     )
     outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
+    selection_outputs = None
+    if selection_data is not None:
+        selection_instances = read_selection_instances(archive, selection_data, error_class=CalibrationError)
+        selection_outputs = collect_exit_outputs(model, selection_instances, batch_size=batch_size,
+                                                 cuda_device=cuda_device)
+    rows_source = dev_data if selection_data is None else selection_data
     policy = model.exit_policy
     if exit_policy is not None and exit_policy != policy.name:
         policy = ExitPolicy.by_name(exit_policy)(threshold=model.threshold)
@@ -247,15 +218,19 @@ def calibrate_archive(
         calibrated = calibrate_exit_outputs(
             outputs.exit_logits, outputs.labels, model.exit_layers, policy,
             target_agreement=target_agreement, delta=delta, seed=seed, num_bins=num_bins,
+            selection_logits=None if selection_outputs is None else selection_outputs.exit_logits,
+            per_exit=per_exit_thresholds, cost=model.cost, lengths=outputs.lengths,
+            selection_lengths=None if selection_outputs is None else selection_outputs.lengths,
         )
     except TooFewRowsError as error:
-        raise CalibrationError(f"--target-agreement on {dev_data}: {error}") from None
+        raise CalibrationError(f"--target-agreement on {rows_source}: {error}") from None
     except ValueError as error:
-        raise CalibrationError(f"cannot calibrate on {dev_data}: {error}") from None
+        raise CalibrationError(f"cannot calibrate on {rows_source}: {error}") from None
     exits, temperatures, policy = calibrated["exits"], calibrated["temperatures"], calibrated["policy"]
     selection = calibrated["selection"]
     if selection is not None:
-        selection["relative_flops"] = _relative_flops(model, outputs, temperatures, policy)
+        savings = SettingSavings(model.cost, model.exit_layers, outputs.lengths)
+        selection["relative_flops"] = 1.0 - policy_saving(policy, outputs.exit_logits, temperatures, savings)
     # Archives made before exit policies keep their config as it was unless a policy is asked for or fitted.
     store_policy = exit_policy is not None or target_agreement is not None or isinstance(policy, AgreementPolicy)
     report = {
@@ -267,6 +242,10 @@ def calibrate_archive(
         "temperatures": temperatures,
         "exits": exits,
         "fit_rows": calibrated["fit_rows"],
+        **({} if selection_outputs is None else {
+            "selection_data": selection_data, "selection_instances": selection_outputs.num_rows,
+            "agreement_fit_rows": calibrated["agreement_rows"],
+        }),
         "exit_policy": policy.configuration() if store_policy else None,
         "threshold_selection": selection,
     }
@@ -281,7 +260,7 @@ def calibrate_archive(
     calibration: Dict[str, Any] = {"temperatures": temperatures}
     if store_policy:
         calibration["exit_policy"] = report["exit_policy"]
-    if selection is not None and precision != FP32:
+    if selection is not None and precision != FP32 and selection["threshold"] is not None:
         calibration["threshold"] = selection["threshold"]
     write_calibrated_archive(archive_file, destination, config, calibration, report)
     where = "" if precision == FP32 else f" (the {precision} calibration, as model.{CALIBRATION_KEY}.{precision})"
@@ -299,12 +278,3 @@ def _make_parent_folder(path: str, option: str) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     except OSError as error:
         raise CalibrationError(f"cannot create the folder of {option} {path}: {error}") from None
-
-
-def _relative_flops(model, outputs: ExitOutputs, temperatures: List[float], policy: ExitPolicy) -> float:
-    """The policy's relative FLOPs at its threshold on every row of `outputs` (the trade-off's cost model)."""
-    rows = compute_tradeoff(
-        outputs, [policy.threshold], temperatures, model.exit_layers, model.cost,
-        full_layers=model.num_encoder_layers, policies=[policy],
-    )
-    return next(row["relative_flops"] for row in rows if row["kind"] == THRESHOLD)

@@ -45,6 +45,7 @@ from sledgehammer.commands.tradeoff_arguments import (
     select_policies,
 )
 from sledgehammer.common.model_types import registered_model_class
+from sledgehammer.evaluation.certified_point import add_certified_point, read_certified_setting
 from sledgehammer.evaluation.exit_outputs import collect_exit_outputs
 from sledgehammer.evaluation.tagger_tradeoff_format import format_tagger_report, write_tagger_outputs
 from sledgehammer.evaluation.tagger_tradeoff_report import build_tagger_tradeoff_report
@@ -179,7 +180,8 @@ def run_tradeoff(
     # Returns
 
     The content of `tradeoff.json`: `meta` (inputs, model facts, timing set-up, per policy the picked threshold
-    and the oracle savings) and `rows` (see `compute_tradeoff`).
+    and the oracle savings, and `certified` when the archive holds a certified setting) and `rows` (see
+    `compute_tradeoff`; a `certified` row for that setting, see `sledgehammer.evaluation.certified_point`).
 
     # Raises
 
@@ -245,6 +247,7 @@ def run_tradeoff(
             model, instances, outputs, chosen, thresholds, batch_size, time_speed, time_instances,
             max_accuracy_drop, compared, cuda_device, meta, other_precisions,
         )
+        add_certified_point(report, model, outputs, read_certified_setting(archive_file, config))
     finally:
         torch.set_num_threads(default_threads)
     _write_report(format_report(report, max_accuracy_drop, MIN_AGREEMENT), write_outputs, report, output_dir)

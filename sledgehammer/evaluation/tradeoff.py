@@ -43,7 +43,8 @@ FULL = "full"
 ORACLE_CONSISTENCY = "oracle_consistency"
 ORACLE_ACCURACY = "oracle_accuracy"
 SEPARATE = "separate_model"
-KINDS = (THRESHOLD, STATIC, FULL, ORACLE_CONSISTENCY, ORACLE_ACCURACY, SEPARATE)
+CERTIFIED = "certified"
+KINDS = (THRESHOLD, STATIC, FULL, ORACLE_CONSISTENCY, ORACLE_ACCURACY, SEPARATE, CERTIFIED)
 
 FULL_NAME = "full"
 
@@ -162,6 +163,31 @@ def compute_tradeoff(
         correct = table.predictions == outputs.labels[:, None]
         rows.append(table.row(ORACLE_ACCURACY, ORACLE_ACCURACY, _first_true(correct), early_exit=True))
     return rows
+
+
+def setting_row(
+    outputs: ExitOutputs,
+    policy: ExitPolicy,
+    temperatures: Sequence[float],
+    exit_layers: Sequence[int],
+    cost: InferenceCost,
+    kind: str,
+    name: str,
+    full_layers: Optional[int] = None,
+) -> TradeoffRow:
+    """
+    The row of `policy` at its own setting (its threshold, or its per-exit thresholds) on `outputs`, with the keys
+    of `compute_tradeoff`'s rows (`threshold` is `None` for per-exit thresholds) and the given `kind` and `name`:
+    e.g. the certified setting an archive holds (`sledgehammer.evaluation.certified_point`).
+    """
+    exit_layers = [int(layer) for layer in exit_layers]
+    full_layers = exit_layers[-1] + 1 if full_layers is None else int(full_layers)
+    exit_probs = calibrated_probs(outputs.exit_logits, torch.tensor(list(temperatures), dtype=torch.float))
+    setting = policy.setting
+    return _RowMaker(outputs, exit_layers, cost, full_layers).row(
+        kind, name, policy.first_exits(exit_probs), early_exit=policy.exits_early(outputs.num_exits),
+        threshold=setting if isinstance(setting, float) else None, policy=policy.name,
+    )
 
 
 def pick_threshold(
@@ -303,6 +329,7 @@ class _RowMaker:
         self.outputs = outputs
         self.cost = cost
         self.full_layers = full_layers
+        self.exit_layers = exit_layers
         self.layers = torch.tensor(exit_layers, dtype=torch.long) + 1  # layers run to reach each exit
         self.predictions = outputs.exit_logits.argmax(dim=-1)  # (rows, exits); temperatures keep the argmax
         self.full_flops = float(cost.flops(outputs.lengths, full_layers, 1).sum())
@@ -320,8 +347,7 @@ class _RowMaker:
         rows = torch.arange(num_rows)
         answers = self.predictions[rows, exit_index]
         layers_run = self.layers[exit_index]
-        heads_run = exit_index + 1 if early_exit else 1
-        flops = float(self.cost.flops(self.outputs.lengths, layers_run, heads_run).sum())
+        flops = float(self.cost.answering_flops(self.outputs.lengths, exit_index, self.exit_layers, early_exit).sum())
         labels = self.outputs.labels
         accuracy = None if labels is None else _mean(answers == labels)
         counts = torch.bincount(exit_index, minlength=num_exits)

@@ -14,6 +14,7 @@ from sledgehammer.evaluation.report_files import (  # noqa: F401  (the report fi
     write_report_json,
     write_rows_csv,
 )
+from sledgehammer.evaluation.certified_point import format_certified
 from sledgehammer.evaluation.tradeoff import FULL
 from sledgehammer.evaluation.tradeoff_plot import plot_tradeoff
 
@@ -74,6 +75,9 @@ def format_report(report: Dict[str, Any], max_accuracy_drop: Optional[float], mi
     for name, summary in meta["policies"].items():
         lines.append(format_oracle_savings(summary["oracle_savings"], min_agreement, policy=name))
     lines.extend(format_comparison(comparison) for comparison in meta.get("comparisons", []))
+    certified = format_certified(meta.get("certified"))
+    if certified is not None:
+        lines.append(certified)
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from sledgehammer.evaluation.precision_rows import row_precision
 from sledgehammer.evaluation.records import TradeoffRow
 from sledgehammer.evaluation.tradeoff import (
+    CERTIFIED,
     FULL,
     ORACLE_ACCURACY,
     ORACLE_CONSISTENCY,
@@ -39,8 +40,8 @@ def plot_tradeoff(
     """
     Draws accuracy (%) against relative FLOPs: each exit policy's threshold rows as a curve of its own colour,
     each point labelled by its threshold, the exits used alone as squares labelled by their exit layer, separately trained
-    models (`separate_model` rows) as diamonds labelled by name, the full model as a star and the two
-    oracles as triangles. When the rows carry measured speedups (`speedup_b1`, `speedup_bN`), a second
+    models (`separate_model` rows) as diamonds labelled by name, the full model as a star, the two
+    oracles as triangles and the archive's certified setting (a `certified` row) as a cross. When the rows carry measured speedups (`speedup_b1`, `speedup_bN`), a second
     panel draws accuracy against speedup (batch size 1 solid, batched dashed). Rows of another precision
     (`"precision": "int8"`, see `precision_rows`) add their own curves (`confidence, int8`) and their full model as a
     plus; their static exits and oracles stay in the table only. Writes the figure to `path`, in the format given
@@ -165,6 +166,7 @@ def _draw_reference_points(ax, rows: Sequence[Dict[str, Any]], x_key: str) -> No
         (FULL, "*", "black", "full model"),
         (ORACLE_CONSISTENCY, "^", "tab:red", "oracle (agrees with last exit)"),
         (ORACLE_ACCURACY, "v", "tab:brown", "oracle (earliest correct exit)"),
+        (CERTIFIED, "X", "darkgreen", "certified setting"),
     ):
         for row in _of_kind(rows, kind):
             size = 12 if kind == FULL else 7

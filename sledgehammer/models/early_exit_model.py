@@ -27,7 +27,13 @@ from allennlp.models.model import Model
 
 from sledgehammer.metrics import ExitStatistics
 from sledgehammer.modules.exit_layers import normalise_exit_layers
-from sledgehammer.modules.exit_policies import ConfidencePolicy, ExitPolicy, calibrated_probs, check_threshold
+from sledgehammer.modules.exit_policies import (
+    ConfidencePolicy,
+    ExitPolicy,
+    calibrated_probs,
+    check_setting,
+    check_threshold,
+)
 from sledgehammer.modules.inference_cost import InferenceCost
 from sledgehammer.modules.layerwise_transformer import LayerwiseTransformer
 from sledgehammer.models.archive_loading import ArchiveLoading
@@ -63,7 +69,7 @@ class EarlyExitModel(ArchiveLoading, Model):
     # moved into the model's parameters by `_load`.
     runtime_keys: Tuple[str, ...] = ("threshold", "temperatures", "exit_policy")
     # The names `settings` accepts.
-    setting_names: Tuple[str, ...] = ("exit_policy", "threshold", "temperatures", "all_heads")
+    setting_names: Tuple[str, ...] = ("exit_policy", "threshold", "exit_thresholds", "temperatures", "all_heads")
 
     def __init__(
         self,
@@ -165,6 +171,17 @@ class EarlyExitModel(ArchiveLoading, Model):
         self.exit_policy.threshold = value
 
     @property
+    def exit_thresholds(self) -> Optional[Tuple[float, ...]]:
+        """The exit policy's per-exit thresholds (one per exit), or `None` when `threshold` applies to every exit."""
+        return self.exit_policy.exit_thresholds
+
+    @exit_thresholds.setter
+    def exit_thresholds(self, values: Optional[Sequence[float]]) -> None:
+        if values is not None:
+            check_setting(tuple(values), self.num_exits)
+        self.exit_policy.exit_thresholds = values
+
+    @property
     def temperatures(self) -> List[float]:
         return self._temperatures.tolist()
 
@@ -189,6 +206,8 @@ class EarlyExitModel(ArchiveLoading, Model):
     def exit_policy(self, policy: ExitPolicy) -> None:
         if not isinstance(policy, ExitPolicy):
             raise ConfigurationError(f"exit_policy must be an ExitPolicy, got {type(policy).__name__}")
+        if policy.exit_thresholds is not None:
+            check_setting(policy.exit_thresholds, len(self._exit_layers))
         self._exit_policy = policy
 
     @contextlib.contextmanager
@@ -208,7 +227,9 @@ class EarlyExitModel(ArchiveLoading, Model):
             The policy to decide with. With `threshold` too, the model uses a copy of it with that threshold
             (the given object is not changed).
         threshold : `float`, optional
-            In [0, 1].
+            In [0, 1] (it clears the policy's per-exit thresholds for the block).
+        exit_thresholds : `List[float]`, optional
+            One threshold per exit, in place of `threshold` (applied after it when both are given).
         temperatures : `List[float]`, optional
             One positive temperature per exit.
         all_heads : `bool`, optional
@@ -227,8 +248,9 @@ class EarlyExitModel(ArchiveLoading, Model):
                 f"{', '.join(self.setting_names)}"
             )
         changes = {name: value for name, value in changes.items() if value is not None}
-        saved = {name: self._setting(name) for name in self.setting_names if name != "threshold"}
-        saved_threshold = self.threshold
+        kept = ("threshold", "exit_thresholds")
+        saved = {name: self._setting(name) for name in self.setting_names if name not in kept}
+        saved_threshold, saved_exit_thresholds = self.threshold, self.exit_thresholds
         try:
             if "exit_policy" in changes:
                 policy = changes["exit_policy"]
@@ -241,6 +263,7 @@ class EarlyExitModel(ArchiveLoading, Model):
             for name, value in saved.items():
                 self._set_setting(name, value)
             self.exit_policy.threshold = saved_threshold
+            self.exit_policy.exit_thresholds = saved_exit_thresholds
 
     @contextlib.contextmanager
     def using_encoder(self, runner: torch.nn.Module) -> Iterator["EarlyExitModel"]:
@@ -294,7 +317,7 @@ class EarlyExitModel(ArchiveLoading, Model):
         if self.training:
             return False
         if row_thresholds is None:
-            return self.threshold < 1.0
+            return self.exit_policy.exits_early(self.num_exits)
         return bool((row_thresholds < 1.0).any())
 
     # ---- prediction ---------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ def run_with_early_exit(
     flops = cost.embedding_flops(lengths)
     rows = torch.arange(batch, device=device)
     if row_thresholds is None:
-        thresholds = exit_thresholds(
+        # Per-exit thresholds of the policy, when it has them, replace the upper-layer schedule.
+        thresholds = list(model.exit_thresholds) if model.exit_thresholds is not None else exit_thresholds(
             model.threshold, model.exit_layers, encoder.num_layers, model.upper_uncertainty_factor
         )
     else:

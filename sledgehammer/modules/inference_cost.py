@@ -8,7 +8,7 @@ a layer norm): `~8 n h`. One exit head: mean pooling over the tokens `n h` (firs
 pooler dense + tanh `2 h^2 + h` when used, linear to `c` labels `2 h c`. Estimates, not measurements: they make runs on different machines comparable.
 """
 from dataclasses import dataclass
-from typing import Union
+from typing import Sequence, Union
 
 import torch
 
@@ -64,3 +64,19 @@ class InferenceCost:
         """
         n = lengths.double()
         return self.embedding_flops(n) + layers_run * self.layer_flops(n) + heads_run * self.exit_head_flops(n)
+
+    def answering_flops(
+        self,
+        lengths: torch.Tensor,
+        exit_index: torch.Tensor,
+        exit_layers: Sequence[int],
+        early_exit: bool = True,
+    ) -> torch.Tensor:
+        """
+        Per-row FLOPs `(rows,)` of rows answering at exits `exit_index` (`(rows,)`, 0-based among the exits on
+        the 0-based encoder layers `exit_layers`): every layer up to the answering exit's, and with early exit
+        the head of every exit passed, the answering one included (else one head, as a truncated model pays).
+        """
+        layers = torch.tensor([int(layer) + 1 for layer in exit_layers], dtype=torch.long, device=exit_index.device)
+        heads = exit_index + 1 if early_exit else 1
+        return self.flops(lengths, layers[exit_index], heads)

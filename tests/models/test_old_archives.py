@@ -54,3 +54,14 @@ def test_an_old_tagger_archive_predicts_as_before(tiny_bert, key):
 def test_the_comparison_notices_a_difference():
     assert not same([{"probs": [0.5, 0.5]}], [{"probs": [0.5, 0.51]}])
     assert same([math.nan, 1.0], [math.nan, 1.0 + 1e-9]) and not same([math.nan], [0.0])
+
+
+@pytest.mark.parametrize("threshold", sorted(EXPECTED["classifier"]))
+def test_an_old_certified_threshold_is_one_threshold_for_every_exit(tiny_bert, threshold):
+    # `allennlp calibrate --target-agreement` stored its threshold in the policy, without per-exit thresholds.
+    overrides = {"model.transformer_model": tiny_bert, "dataset_reader.transformer_model": tiny_bert,
+                 "exit_policy": {"type": "confidence", "threshold": float(threshold)}}
+    archive = load_archive(str(ARCHIVES / "classifier.tar.gz"), overrides=overrides)
+    assert archive.model.exit_thresholds is None and archive.model.threshold == float(threshold)
+    inputs = [{"sentence": sentence} for sentence in EXPECTED["sentences"]]
+    assert same(Predictor.from_archive(archive).predict_batch_json(inputs), EXPECTED["classifier"][threshold])

@@ -3,8 +3,11 @@ from sledgehammer.modules.exit_policies.exit_policy import (
     ExitPolicy,
     calibrated_probs,
     ThresholdError,
+    ThresholdSetting,
+    check_setting,
     check_threshold,
     check_thresholds,
+    first_exits_for_settings,
     first_exits_from_scores,
 )
 from sledgehammer.modules.exit_policies.confidence import ConfidencePolicy

@@ -61,10 +61,17 @@ class AgreementPolicy(ExitPolicy):
         One fitted predictor per exit below the last, each `{"mean": [...], "scale": [...], "weights": [...],
         "bias": b}`: the score is `sigmoid(weights . (features - mean) / scale + bias)`. `None` until fitted;
         deciding with an unfitted policy is a `ConfigurationError`.
+    exit_thresholds : `List[float]`, optional (default = `None`)
+        One threshold per exit in place of `threshold` (see `ExitPolicy`).
     """
 
-    def __init__(self, threshold: float = 1.0, predictors: Optional[List[Dict[str, Any]]] = None) -> None:
-        super().__init__(threshold)
+    def __init__(
+        self,
+        threshold: float = 1.0,
+        predictors: Optional[List[Dict[str, Any]]] = None,
+        exit_thresholds: Optional[List[float]] = None,
+    ) -> None:
+        super().__init__(threshold, exit_thresholds)
         self._predictors: Optional[List[Dict[str, Any]]] = None
         self._tensors: List[Dict[str, torch.Tensor]] = []
         if predictors is not None:

@@ -18,6 +18,8 @@ class EntropyPolicy(ExitPolicy):
 
     threshold : `float`, optional (default = `1.0`)
         The score an exit needs to answer, in [0, 1].
+    exit_thresholds : `List[float]`, optional (default = `None`)
+        One threshold per exit in place of `threshold` (see `ExitPolicy`).
     """
 
     def score(self, exit_probs: torch.Tensor, num_exits: int) -> torch.Tensor:

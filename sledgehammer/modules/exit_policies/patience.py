@@ -21,6 +21,8 @@ class PatiencePolicy(ExitPolicy):
 
     threshold : `float`, optional (default = `1.0`)
         The agreeing run an exit needs, as a share of the exits below the last one, in [0, 1].
+    exit_thresholds : `List[float]`, optional (default = `None`)
+        One threshold per exit in place of `threshold` (see `ExitPolicy`).
     """
 
     discrete = True
