@@ -128,6 +128,7 @@ class CorpusOutput:
             "files": {path: {"output": self.names[path], "rows": self.rows[path], "errors": self.errors[path]}
                       for path in self.inputs},
             "exit_statistics": statistics,
+            "first_errors": list(self.first_errors),
         }
 
     def write_summary(self, extra: Dict[str, Any]) -> Dict[str, Any]:
