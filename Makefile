@@ -17,7 +17,7 @@ $(PY):
 
 $(INSTALLED): setup.py $(CONSTRAINTS) | $(PY)
 	$(PIP_INSTALL) pip setuptools wheel
-	$(PIP_INSTALL) -e '.[test,serve,bench]'
+	$(PIP_INSTALL) -e '.[test,serve,bench,ray]'
 	touch $(INSTALLED)
 
 test: $(INSTALLED)

@@ -24,5 +24,10 @@ setup(
                   "httpx>=0.24"],
         # scripts/benchmark_onnx.py: the ONNX Runtime peer of the early-exit model (1.24 and later need Python >= 3.11).
         "bench": ["onnxruntime==1.23.2", "onnx"],
+        # `allennlp predict-corpus` and `allennlp serve-ray` (sledgehammer/on_ray): Ray Data's actor pools for corpus
+        # prediction, Ray Serve's replicas for serving. Ray Serve imports FastAPI, and FastAPI 0.125 (the newest
+        # that still accepts pydantic v1) fails to import with the pydantic 1.8 that spaCy 3.3 under AllenNLP
+        # fixes (its `list["SchemaOrBool"]` annotations need pydantic 1.9); 0.124 imports and serves.
+        "ray": ["ray[data,serve]==2.53.0", "fastapi<0.125"],
     },
 )

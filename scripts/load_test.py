@@ -19,6 +19,9 @@ The four variants of the benchmark protocol (docs/serving.md), one server proces
     d  batch1_early_exit   --max-batch-size 1, threshold T (early exit alone)
     p  allennlp_server     AllenNLP's own server (allennlp-server 1.0, `allennlp serve`), threshold 1.0: only with
                            --peer-allennlp, the `allennlp` executable of an environment that has allennlp-server
+    r  ray_serve_replicas  `allennlp serve-ray --replicas N` (Ray Serve, the `ray` extra), --max-batch-size N,
+                           threshold T: only with --ray-replicas N (`--variants r` alone runs it alone); more
+                           serve-ray options with --ray-server-args
 
 The threshold travels in each request's JSON. The JSON result is written atomically after every variant.
 """
@@ -50,6 +53,8 @@ VARIANTS = {
     "batched_early_exit": ("c", True, True, "batching with early exit"),
     "batch1_early_exit": ("d", False, True, "early exit alone"),
 }
+RAY_VARIANT = "ray_serve_replicas"
+RAY_MEANING = "Ray Serve replicas (allennlp serve-ray), batching with early exit"
 PEER = "allennlp_server"
 PEER_MEANING = "allennlp-server 1.0 (Flask), one request at a time, full model"
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -184,7 +189,8 @@ class PeerServer:
 
 
 def chosen_variants(names: List[str]) -> List[str]:
-    """Every variant for `--variants` alone, else those named (by name or letter)."""
+    """Every variant for `--variants` alone, else those named (by name or letter; `r` is `--ray-replicas`')."""
+    names = [name for name in names if name not in ("r", RAY_VARIANT)]
     if not names:
         return list(VARIANTS)
     by_letter = {letter: name for name, (letter, *_) in VARIANTS.items()}
@@ -196,10 +202,14 @@ def chosen_variants(names: List[str]) -> List[str]:
 
 def variant_plan(args: argparse.Namespace) -> List[tuple]:
     """`(name, letter, max batch size, threshold, meaning)` of each server to run, in order."""
-    if args.variants is None:  # one server with the given options
-        return [("given_options", "", args.max_batch_size, args.threshold, "the given options")]
+    ray = [(RAY_VARIANT, "r", args.max_batch_size, args.threshold, RAY_MEANING)] if args.ray_replicas else []
+    if args.variants is None:  # one server with the given options (or Ray Serve's alone)
+        return ray or [("given_options", "", args.max_batch_size, args.threshold, "the given options")]
+    if args.variants and all(name in ("r", RAY_VARIANT) for name in args.variants):
+        return ray
     return [(name, VARIANTS[name][0], args.max_batch_size if VARIANTS[name][1] else 1,
-             args.threshold if VARIANTS[name][2] else 1.0, VARIANTS[name][3]) for name in chosen_variants(args.variants)]
+             args.threshold if VARIANTS[name][2] else 1.0, VARIANTS[name][3])
+            for name in chosen_variants(args.variants)] + ray
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -233,9 +243,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                 "threshold": 1.0, "server_exit_status": status, "runs": runs})
     for name, letter, max_batch_size, threshold, meaning in variant_plan(args):
         options = ["--max-batch-size", str(max_batch_size), *extra]
+        subcommand = "serve-early-exit"
+        if name == RAY_VARIANT:
+            options = ["--replicas", str(args.ray_replicas), "--max-batch-size", str(max_batch_size),
+                       *shlex.split(args.ray_server_args)]
+            subcommand = "serve-ray"
         print(f"{letter} {name} ({meaning}), threshold {threshold}:", flush=True)
         log_path = os.path.join(args.server_logs, f"{name}.log") if args.server_logs else None
-        with ServerProcess(args.archive, options, log_path=log_path, startup_timeout=args.startup_timeout) as server:
+        with ServerProcess(args.archive, options, log_path=log_path, startup_timeout=args.startup_timeout,
+                           subcommand=subcommand) as server:
             runs = run_levels(server.url, inputs, args, threshold, server.process.pid)
             status = server.stop()
         record({"name": name, "letter": letter, "meaning": meaning, "server_options": options,
@@ -270,6 +286,10 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--peer-allennlp", metavar="EXECUTABLE",
                         help="with --archive: also run variant p, allennlp-server's `allennlp serve` started with "
                              "this `allennlp` executable (an environment where allennlp-server is installed)")
+    parser.add_argument("--ray-replicas", type=int, metavar="N",
+                        help="with --archive: also run variant r, `allennlp serve-ray --replicas N` (Ray Serve)")
+    parser.add_argument("--ray-server-args", default="",
+                        help="more serve-ray options for variant r, one string (e.g. \"--num-threads 1\")")
     parser.add_argument("--peer-predictor", default="sledgehammer_classifier",
                         help="the predictor variant p serves (default = sledgehammer_classifier)")
     args = parser.parse_args(argv)
@@ -279,6 +299,15 @@ def parse_arguments(argv: Optional[List[str]]) -> argparse.Namespace:
         parser.error("--variants needs --archive")
     if args.peer_allennlp and not args.archive:
         parser.error("--peer-allennlp needs --archive")
+    if args.variants and any(name in ("r", RAY_VARIANT) for name in args.variants) and args.ray_replicas is None:
+        parser.error("variant r needs --ray-replicas N")
+    if args.ray_replicas is not None:
+        if not args.archive:
+            parser.error("--ray-replicas needs --archive")
+        if args.ray_replicas < 1:
+            parser.error("--ray-replicas must be at least 1")
+        if args.threshold is None:
+            parser.error("variant r (--ray-replicas) needs --threshold")
     if args.variants is not None:
         try:
             early_exit = any(VARIANTS[name][2] for name in chosen_variants(args.variants))

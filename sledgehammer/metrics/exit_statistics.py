@@ -1,4 +1,4 @@
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import torch
 from allennlp.nn.util import dist_reduce_sum
@@ -22,6 +22,9 @@ class ExitStatistics(Metric):
     `get_metric` returns `exit_fraction_<layer>` (share of rows answered at that exit), `layers_run`
     (mean layers per row), `relative_layers` (`layers_run / full_layers`) and `relative_flops` (estimated
     FLOPs against running every layer and the last exit head for the same rows).
+
+    `totals()` gives the sums behind these as plain JSON numbers, and `add_totals` adds such sums, so that
+    statistics kept in several processes (the actors of a corpus job) combine into one exactly.
     """
 
     def __init__(self, exit_layers: List[int], full_layers: int) -> None:
@@ -53,6 +56,40 @@ class ExitStatistics(Metric):
         if reset:
             self.reset()
         return metrics
+
+    def totals(self) -> Dict[str, Any]:
+        """
+        The sums counted since the last reset: `exit_layers`, `full_layers`, `exit_counts` (rows per exit),
+        `rows`, `layers`, `flops` and `full_flops`, as JSON-serialisable numbers.
+        """
+        return {
+            "exit_layers": list(self._exit_layers),
+            "full_layers": self._full_layers,
+            "exit_counts": [int(count) for count in self._exit_counts.tolist()],
+            "rows": int(self._rows),
+            "layers": float(self._layers),
+            "flops": float(self._flops),
+            "full_flops": float(self._full_flops),
+        }
+
+    def add_totals(self, totals: Dict[str, Any]) -> None:
+        """
+        Adds sums that `totals()` gave (of this metric or another with the same exits).
+
+        # Raises
+
+        `ValueError` when `totals` is of other exits or another number of layers.
+        """
+        if list(totals["exit_layers"]) != self._exit_layers or totals["full_layers"] != self._full_layers:
+            raise ValueError(
+                f"cannot add the exit statistics of exits {totals['exit_layers']} over {totals['full_layers']} layers "
+                f"to those of exits {self._exit_layers} over {self._full_layers} layers"
+            )
+        self._exit_counts += torch.tensor(totals["exit_counts"], dtype=torch.long)
+        self._rows += int(totals["rows"])
+        self._layers += float(totals["layers"])
+        self._flops += float(totals["flops"])
+        self._full_flops += float(totals["full_flops"])
 
     @property
     def rows(self) -> int:

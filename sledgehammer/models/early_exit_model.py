@@ -18,7 +18,7 @@ The public API (documented in `docs/api.md`):
 import contextlib
 import copy
 import math
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -150,6 +150,17 @@ class EarlyExitModel(ArchiveLoading, Model):
         """The label (or tag) strings by index."""
         index_to_label = self.vocab.get_index_to_token_vocabulary(self._label_namespace)
         return [index_to_label[i] for i in range(self._num_labels)]
+
+    def exit_totals(self, reset: bool = False) -> Dict[str, Any]:
+        """
+        The sums behind the exit statistics of the inference batches run since the last reset (rows per exit,
+        layers, FLOPs and full-model FLOPs: `ExitStatistics.totals`; a tagger counts words), with `reset` then
+        cleared. Sums from several models of one archive add up with `ExitStatistics.add_totals`.
+        """
+        totals = self._exit_statistics.totals()
+        if reset:
+            self._exit_statistics.reset()
+        return totals
 
     def calibrated_probs(self, exit_logits: torch.Tensor, exit_index: Optional[int] = None) -> torch.Tensor:
         """

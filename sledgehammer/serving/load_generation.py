@@ -183,14 +183,26 @@ async def drive(url: str, inputs: List[Dict[str, Any]], concurrency: Optional[in
 
 
 def cpu_seconds(process: Optional[psutil.Process]) -> Optional[float]:
-    """User plus system CPU seconds of a process so far, all its threads (`None` without one, or once it is gone)."""
+    """
+    User plus system CPU seconds so far of a process, all its threads, and of its running descendants (Ray's
+    processes for `serve-ray`; `serve-early-exit` has none); `None` without a process, or once it is gone.
+    """
     if process is None:
         return None
     try:
-        times = process.cpu_times()
+        family = [process] + process.children(recursive=True)
     except psutil.Error:
         return None
-    return times.user + times.system
+    total = 0.0
+    for member in family:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            if member is process:
+                return None
+            continue
+        total += times.user + times.system
+    return total
 
 
 def cpu_summary(server: Optional[float], client: float, seconds: float) -> Dict[str, Any]:

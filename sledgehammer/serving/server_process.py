@@ -1,6 +1,6 @@
 """
-`allennlp serve-early-exit` as a child process on a free loopback port, started and stopped within bounds: for
-the load generator's variants (`scripts/load_test.py --variants`) and the command's own test.
+`allennlp serve-early-exit` (or `serve-ray`) as a child process on a free loopback port, started and stopped within
+bounds: for the load generator's variants (`scripts/load_test.py --variants`) and the commands' own tests.
 """
 import os
 import queue
@@ -32,7 +32,7 @@ class ServerProcessError(RuntimeError):
 
 class ServerProcess:
     """
-    A `serve-early-exit` child process; use as a context manager (stopped with SIGTERM at the end).
+    A `serve-early-exit` (or `serve-ray`) child process; use as a context manager (stopped with SIGTERM at the end).
 
     # Parameters
 
@@ -47,11 +47,14 @@ class ServerProcess:
         Where the server's standard error goes; a temporary file (removed on stop) by default.
     startup_timeout : `float`, optional (default = `300`)
         Seconds to wait for the server to load, bind and warm up.
+    subcommand : `str`, optional (default = `"serve-early-exit"`)
+        The serving command: `"serve-early-exit"`, or `"serve-ray"` (Ray Serve replicas; its options then).
     """
 
     def __init__(self, archive: str, options: Sequence[str] = (), command: Sequence[str] = LAUNCHER,
-                 cwd: Optional[str] = None, log_path: Optional[str] = None, startup_timeout: float = 300.0) -> None:
-        self.arguments = [*command, "serve-early-exit", archive, "--port", "0", *options]
+                 cwd: Optional[str] = None, log_path: Optional[str] = None, startup_timeout: float = 300.0,
+                 subcommand: str = "serve-early-exit") -> None:
+        self.arguments = [*command, subcommand, archive, "--port", "0", *options]
         self.cwd = cwd
         self.log_path = log_path
         self.startup_timeout = startup_timeout

@@ -210,3 +210,24 @@ def test_every_bad_threshold_is_one_error_type(tiny_bert):
         with pytest.raises(ThresholdError, match=r"in \[0, 1\]") as caught:
             attempt()
         assert isinstance(caught.value, ConfigurationError) and isinstance(caught.value, ValueError)
+
+
+def test_exit_totals_of_two_runs_add_up_to_the_statistics_of_both(tiny_bert):
+    from sledgehammer.metrics import ExitStatistics
+
+    model = sharpened_classifier(tiny_bert)
+    instances = make_batch(tiny_bert, MORE_SENTENCES, labels=False)
+    half = len(instances) // 2
+    run(model, instances, threshold=0.6)
+    together = model.get_metrics(reset=True)
+    combined = ExitStatistics(model.exit_layers, full_layers=model.num_encoder_layers)
+    for part in (instances[:half], instances[half:]):
+        run(model, part, threshold=0.6)
+        totals = model.exit_totals(reset=True)
+        assert totals["rows"] == len(part) and sum(totals["exit_counts"]) == len(part)
+        combined.add_totals(totals)
+    assert model.exit_totals()["rows"] == 0
+    for name, value in combined.get_metric().items():
+        assert value == pytest.approx(together[name], rel=1e-9), name
+    with pytest.raises(ValueError, match="exits"):
+        ExitStatistics([0, 1], full_layers=2).add_totals(totals)

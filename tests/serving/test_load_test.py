@@ -58,6 +58,18 @@ def test_the_four_variants_are_the_protocols_servers():
     assert [name for name, *_ in chosen] == ["batch1_early_exit", "batched_full"]
 
 
+def test_variant_r_is_ray_serve_after_the_chosen_variants_or_alone():
+    arguments = ["--archive", "model.tar.gz", "--inputs", "x", "--output", "y", "--threshold", "0.8",
+                 "--ray-replicas", "2", "--max-batch-size", "16"]
+    plan = load_test.variant_plan(load_test.parse_arguments([*arguments, "--variants", "c"]))
+    assert [(letter, size, threshold) for _, letter, size, threshold, _ in plan] == [("c", 16, 0.8), ("r", 16, 0.8)]
+    alone = load_test.variant_plan(load_test.parse_arguments([*arguments, "--variants", "r"]))
+    assert [name for name, *_ in alone] == [load_test.RAY_VARIANT]
+    assert [name for name, *_ in load_test.variant_plan(load_test.parse_arguments(arguments))] == ["ray_serve_replicas"]
+    with pytest.raises(SystemExit):
+        load_test.parse_arguments(["--archive", "a", "--inputs", "x", "--output", "y", "--variants", "r"])
+
+
 def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_trained_archive, tmp_path):
     inputs = write_inputs(tmp_path / "inputs.jsonl", [{"sentence": "good fun"}, {"sentence": "awful boring plot"}])
     output = tmp_path / "variants.json"
