@@ -35,6 +35,7 @@ sys.path[:0] = [str(ROOT), str(SCRIPTS)]
 
 from benchmark_early_exit import MAX_ACCURACY_DROP, TARGETS  # noqa: E402
 from compare_training_time import parse_duration  # noqa: E402
+from docs_wave3 import HELPERS as WAVE3_HELPERS  # noqa: E402
 from show_exit_accuracies import exit_accuracies  # noqa: E402
 from show_policy_comparison import format_policy_table  # noqa: E402
 from show_tagger_tradeoff import format_matched_cost_table, format_picks_table, format_reductions_table  # noqa: E402
@@ -450,39 +451,6 @@ def ratio_of_means(*runs: Dict[str, Any]) -> float:
     return statistics.mean(times["every_layer"]) / statistics.mean(times["last_layer_only"])
 
 
-# --- serving ----------------------------------------------------------------------------------------------------
-
-
-def serving_runs(report: Dict[str, Any]) -> Dict[str, Dict[int, Dict[str, Any]]]:
-    """A load test's runs by variant letter and number of clients."""
-    return {variant["letter"]: {run["concurrency"]: run for run in variant["runs"]} for variant in report["variants"]}
-
-
-def serving_table(report: Dict[str, Any]) -> str:
-    """
-    Requests/s, p50 and p99 latency, mean batch size and errors of every variant at every number of clients (a
-    server without `/metrics`, allennlp-server, has no batch size).
-    """
-    lines = [_line(["variant", "clients", "requests/s", "p50", "p99", "mean batch", "errors"]),
-             "|---|---:|---:|---:|---:|---:|---|"]
-    for variant in report["variants"]:
-        for run in variant["runs"]:
-            errors = ", ".join(f"{k}: {v}" for k, v in sorted(run["errors"].items())) or "none"
-            lines.append(_line([
-                f"({variant['letter']}) {variant['meaning']}, threshold {g(variant['threshold'])}",
-                str(run["concurrency"]), f"{run['requests_per_second']:.1f}", f"{run['latency_ms']['p50']:.1f} ms",
-                f"{run['latency_ms']['p99']:.1f} ms",
-                "n/a" if run["server"] is None else f"{run['server']['mean_batch_size']:.1f}", errors,
-            ]))
-    return "\n".join(lines)
-
-
-def throughput_ratio(report: Dict[str, Any], top: str, bottom: str, clients: int) -> float:
-    """Requests/s of variant `top` over variant `bottom` at `clients` clients."""
-    runs = serving_runs(report)
-    return runs[top][clients]["requests_per_second"] / runs[bottom][clients]["requests_per_second"]
-
-
 # --- targets and the headline table ------------------------------------------------------------------------------
 
 
@@ -530,6 +498,7 @@ HELPERS: Dict[str, Any] = {
     name: value for name, value in globals().items()
     if isinstance(value, types.FunctionType) and not name.startswith("_") and value.__module__ == __name__
 }
+HELPERS.update(WAVE3_HELPERS)
 HELPERS.update(TARGETS=TARGETS, MAX_ACCURACY_DROP=MAX_ACCURACY_DROP, statistics=statistics,
                format_comparison=format_comparison, threshold_name=threshold_name)
 
