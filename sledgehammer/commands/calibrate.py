@@ -10,7 +10,7 @@ threshold with a guarantee) and stores them in the model archive.
 import argparse
 import logging
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand
 
