@@ -35,7 +35,7 @@ from sledgehammer.commands.selection_inputs import read_selection_instances  # n
 from sledgehammer.common.atomic_files import write_bytes_atomically  # noqa: E402
 from sledgehammer.evaluation import ORACLE_CONSISTENCY, collect_exit_outputs, compute_tradeoff  # noqa: E402
 from sledgehammer.evaluation.exit_outputs import ExitOutputs  # noqa: E402
-from sledgehammer.evaluation.tradeoff import setting_row  # noqa: E402
+from sledgehammer.evaluation.tradeoff_rows import setting_row  # noqa: E402
 from sledgehammer.modules.exit_policies import ExitPolicy  # noqa: E402
 
 FAMILIES = ("single", "per_exit")

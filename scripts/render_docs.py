@@ -36,6 +36,14 @@ sys.path[:0] = [str(ROOT), str(SCRIPTS)]
 from benchmark_early_exit import MAX_ACCURACY_DROP, TARGETS  # noqa: E402
 from compare_training_time import parse_duration  # noqa: E402
 from docs_wave3 import HELPERS as WAVE3_HELPERS  # noqa: E402
+from show_certification import (  # noqa: E402
+    best_share,
+    certification_table,
+    draws_table,
+    format_certified_setting,
+    outlook_table,
+    share_met,
+)
 from show_exit_accuracies import exit_accuracies  # noqa: E402
 from show_policy_comparison import format_policy_table  # noqa: E402
 from show_tagger_tradeoff import format_matched_cost_table, format_picks_table, format_reductions_table  # noqa: E402
@@ -500,7 +508,9 @@ HELPERS: Dict[str, Any] = {
 }
 HELPERS.update(WAVE3_HELPERS)
 HELPERS.update(TARGETS=TARGETS, MAX_ACCURACY_DROP=MAX_ACCURACY_DROP, statistics=statistics,
-               format_comparison=format_comparison, threshold_name=threshold_name)
+               format_comparison=format_comparison, threshold_name=threshold_name,
+               certification_table=certification_table, outlook_table=outlook_table, draws_table=draws_table,
+               best_share=best_share, share_met=share_met, format_certified_setting=format_certified_setting)
 
 
 # --- templates ---------------------------------------------------------------------------------------------------

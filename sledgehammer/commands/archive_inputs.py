@@ -190,10 +190,7 @@ def read_labelled_instances(
     reader = archive.validation_dataset_reader
     vocab = archive.model.vocab
     gold = gold_field(archive.model)
-    try:
-        instances = list(reader.read(data))
-    except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
-        raise error_class(f"cannot read {what} {data}: {_one_line(error)}") from None
+    instances = read_with_reader(archive, data, what, error_class)
     if not instances:
         raise error_class(f"{what} {data} has no instances; {purpose} needs labelled data")
     for number, instance in enumerate(instances, start=1):
@@ -220,6 +217,19 @@ def read_labelled_instances(
                 f"which the model does not know (its labels: {known})"
             ) from None
     return instances
+
+
+def read_with_reader(
+    archive: Archive, data: str, what: str, error_class: Type[CommandInputError] = CommandInputError
+) -> List[Instance]:
+    """
+    Every instance the archive's validation dataset reader reads from `data`, not indexed; a problem reading it is
+    `error_class` with the reader's message in one line (`cannot read WHAT DATA: FILE, line N: ...`).
+    """
+    try:
+        return list(archive.validation_dataset_reader.read(data))
+    except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
+        raise error_class(f"cannot read {what} {data}: {_one_line(error)}") from None
 
 
 def gold_field(model: Any) -> str:

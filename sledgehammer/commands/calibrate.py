@@ -10,7 +10,7 @@ threshold with a guarantee) and stores them in the model archive.
 import argparse
 import logging
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 from allennlp.commands.subcommand import Subcommand
 
@@ -183,6 +183,8 @@ def calibrate_archive(
     precision = chosen_precision(quantize, overrides, "--quantize", error_class=CalibrationError)
     config = check_archive_config(archive_file, "calibrate", error_class=CalibrationError, accepted=CALIBRATED_MODELS)
     check_data_path(dev_data, "DEV_DATA", error_class=CalibrationError)
+    if selection_data is not None:
+        check_data_path(selection_data, "--selection-data", error_class=CalibrationError)
     _check_output_path(destination, "--output-archive")
     if plot is not None:
         _check_output_path(os.fspath(plot), "--plot")
@@ -205,15 +207,20 @@ def calibrate_archive(
         archive, dev_data, "DEV_DATA", purpose="calibration", error_class=CalibrationError
     )
     outputs = collect_exit_outputs(model, instances, batch_size=batch_size, cuda_device=cuda_device)
+    policy = model.exit_policy
+    if exit_policy is not None and exit_policy != policy.name:
+        policy = ExitPolicy.by_name(exit_policy)(threshold=model.threshold)
     selection_outputs = None
     if selection_data is not None:
+        if target_agreement is None and not isinstance(policy, AgreementPolicy):
+            raise CalibrationError(
+                "--selection-data fits the agreement predictors and picks the threshold: give --target-agreement "
+                "or --exit-policy agreement too"
+            )
         selection_instances = read_selection_instances(archive, selection_data, error_class=CalibrationError)
         selection_outputs = collect_exit_outputs(model, selection_instances, batch_size=batch_size,
                                                  cuda_device=cuda_device)
     rows_source = dev_data if selection_data is None else selection_data
-    policy = model.exit_policy
-    if exit_policy is not None and exit_policy != policy.name:
-        policy = ExitPolicy.by_name(exit_policy)(threshold=model.threshold)
     try:
         calibrated = calibrate_exit_outputs(
             outputs.exit_logits, outputs.labels, model.exit_layers, policy,

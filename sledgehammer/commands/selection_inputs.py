@@ -15,7 +15,7 @@ from allennlp.data import Instance
 from allennlp.models.archival import Archive
 from allennlp.predictors import Predictor
 
-from sledgehammer.commands.archive_inputs import CommandInputError, check_data_path, gold_field
+from sledgehammer.commands.archive_inputs import CommandInputError, check_data_path, gold_field, read_with_reader
 from sledgehammer.commands.predict_input import numbered_lines
 from sledgehammer.common.cli_errors import one_line
 
@@ -55,11 +55,7 @@ def read_selection_instances(
     if data.lower().endswith(JSON_LINES_SUFFIXES):
         instances = _json_lines_instances(archive, data, what, error_class)
     else:
-        reader = archive.validation_dataset_reader
-        try:
-            instances = list(reader.read(data))
-        except (ValueError, ConfigurationError, OSError) as error:  # DatasetFormatError is a ValueError
-            raise error_class(f"cannot read {what} {data}: {one_line(error)}") from None
+        instances = read_with_reader(archive, data, what, error_class)
     if not instances:
         raise error_class(f"{what} {data} has no rows; the selection needs unlabelled texts")
     reader = archive.validation_dataset_reader

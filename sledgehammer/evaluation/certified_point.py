@@ -15,7 +15,8 @@ from sledgehammer.calibration.calibration_report import CALIBRATION_NAME
 from sledgehammer.common.archive_files import ArchiveError, read_archive_member
 from sledgehammer.evaluation.exit_outputs import ExitOutputs
 from sledgehammer.evaluation.records import TradeoffRow
-from sledgehammer.evaluation.tradeoff import CERTIFIED, setting_row
+from sledgehammer.evaluation.tradeoff import CERTIFIED
+from sledgehammer.evaluation.tradeoff_rows import setting_row
 from sledgehammer.models import EarlyExitClassifier
 from sledgehammer.modules.exit_policies import ExitPolicy
 

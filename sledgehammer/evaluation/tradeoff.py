@@ -22,12 +22,13 @@ Relative FLOPs are total FLOPs over the full model's total FLOPs on the same row
 estimates); relative layers are mean layers run over the full model's layers.
 """
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
 from sledgehammer.evaluation.exit_outputs import ExitOutputs
 from sledgehammer.evaluation.records import OracleShare, TradeoffRow
+from sledgehammer.evaluation.tradeoff_rows import RowMaker, mean_of
 from sledgehammer.modules.exit_policies import (
     ConfidencePolicy,
     ExitPolicy,
@@ -141,7 +142,7 @@ def compute_tradeoff(
     policies = [ConfidencePolicy()] if policies is None else list(policies)
     full_layers = exit_layers[-1] + 1 if full_layers is None else int(full_layers)
 
-    table = _RowMaker(outputs, exit_layers, cost, full_layers)
+    table = RowMaker(outputs, exit_layers, cost, full_layers)
     exit_probs = calibrated_probs(exit_logits, torch.tensor(temperatures, dtype=torch.float))
     last = torch.full((num_rows,), num_exits - 1, dtype=torch.long)
 
@@ -163,31 +164,6 @@ def compute_tradeoff(
         correct = table.predictions == outputs.labels[:, None]
         rows.append(table.row(ORACLE_ACCURACY, ORACLE_ACCURACY, _first_true(correct), early_exit=True))
     return rows
-
-
-def setting_row(
-    outputs: ExitOutputs,
-    policy: ExitPolicy,
-    temperatures: Sequence[float],
-    exit_layers: Sequence[int],
-    cost: InferenceCost,
-    kind: str,
-    name: str,
-    full_layers: Optional[int] = None,
-) -> TradeoffRow:
-    """
-    The row of `policy` at its own setting (its threshold, or its per-exit thresholds) on `outputs`, with the keys
-    of `compute_tradeoff`'s rows (`threshold` is `None` for per-exit thresholds) and the given `kind` and `name`:
-    e.g. the certified setting an archive holds (`sledgehammer.evaluation.certified_point`).
-    """
-    exit_layers = [int(layer) for layer in exit_layers]
-    full_layers = exit_layers[-1] + 1 if full_layers is None else int(full_layers)
-    exit_probs = calibrated_probs(outputs.exit_logits, torch.tensor(list(temperatures), dtype=torch.float))
-    setting = policy.setting
-    return _RowMaker(outputs, exit_layers, cost, full_layers).row(
-        kind, name, policy.first_exits(exit_probs), early_exit=policy.exits_early(outputs.num_exits),
-        threshold=setting if isinstance(setting, float) else None, policy=policy.name,
-    )
 
 
 def pick_threshold(
@@ -276,7 +252,7 @@ def separate_model_row(
         "name": name,
         "policy": None,
         "threshold": None,
-        "accuracy": None if outputs.labels is None else _mean(answers == outputs.labels),
+        "accuracy": None if outputs.labels is None else mean_of(answers == outputs.labels),
         "mean_layers": float(layers),
         "relative_layers": layers / reference_layers,
         "relative_flops": flops / reference_flops if reference_flops > 0 else math.nan,
@@ -318,53 +294,3 @@ def _first_true(matrix: torch.Tensor) -> torch.Tensor:
     num_exits = matrix.shape[1]
     columns = torch.arange(num_exits).expand_as(matrix)
     return torch.where(matrix, columns, torch.full_like(columns, num_exits - 1)).min(dim=1).values
-
-
-class _RowMaker:
-    """Turns "which exit answers each row" into a row of the trade-off table."""
-
-    def __init__(
-        self, outputs: ExitOutputs, exit_layers: List[int], cost: InferenceCost, full_layers: int
-    ) -> None:
-        self.outputs = outputs
-        self.cost = cost
-        self.full_layers = full_layers
-        self.exit_layers = exit_layers
-        self.layers = torch.tensor(exit_layers, dtype=torch.long) + 1  # layers run to reach each exit
-        self.predictions = outputs.exit_logits.argmax(dim=-1)  # (rows, exits); temperatures keep the argmax
-        self.full_flops = float(cost.flops(outputs.lengths, full_layers, 1).sum())
-
-    def row(
-        self,
-        kind: str,
-        name: str,
-        exit_index: torch.Tensor,
-        early_exit: bool,
-        threshold: Optional[float] = None,
-        policy: Optional[str] = None,
-    ) -> TradeoffRow:
-        num_rows, num_exits = self.predictions.shape
-        rows = torch.arange(num_rows)
-        answers = self.predictions[rows, exit_index]
-        layers_run = self.layers[exit_index]
-        flops = float(self.cost.answering_flops(self.outputs.lengths, exit_index, self.exit_layers, early_exit).sum())
-        labels = self.outputs.labels
-        accuracy = None if labels is None else _mean(answers == labels)
-        counts = torch.bincount(exit_index, minlength=num_exits)
-        mean_layers = _mean(layers_run)
-        return {
-            "kind": kind,
-            "name": name,
-            "policy": policy,
-            "threshold": threshold,
-            "accuracy": accuracy,
-            "mean_layers": mean_layers,
-            "relative_layers": mean_layers / self.full_layers,
-            "relative_flops": flops / self.full_flops if self.full_flops > 0 else math.nan,
-            "exit_fractions": [count / num_rows for count in counts.tolist()],
-            "agreement_with_last_exit": _mean(answers == self.predictions[:, -1]),
-        }
-
-
-def _mean(values: torch.Tensor) -> float:
-    return float(values.double().mean())

@@ -101,6 +101,9 @@ def test_a_bad_selection_line_names_the_file_the_line_and_the_field(
     expect_calibrate_error(tiny_archive_copy, tiny_trained_archive.dev_data,
                            "--per-exit-thresholds certifies a setting: give --target-agreement too", capsys,
                            "--per-exit-thresholds")
+    expect_calibrate_error(tiny_archive_copy, tiny_trained_archive.dev_data,
+                           "--selection-data fits the agreement predictors and picks the threshold: give "
+                           "--target-agreement or --exit-policy agreement too", capsys, "--selection-data", str(pool))
 
 
 def test_a_certified_per_exit_setting_is_stored_and_the_loaded_model_decides_with_it(

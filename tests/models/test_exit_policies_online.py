@@ -38,12 +38,14 @@ def splitting_thresholds(scores):
     return [float((values[i] + values[i + 1]) / 2) for i in order.tolist() if gaps[i] > 1e-5]
 
 
-@pytest.mark.parametrize("policy_class", [ConfidencePolicy, EntropyPolicy, PatiencePolicy, AgreementPolicy])
-def test_batched_loop_batch_one_and_offline_analysis_choose_the_same_exits(tiny_bert, one_torch_thread, policy_class):
+def spread_model_and_probs(tiny_bert):
+    """
+    A tiny model, its 16 instances and their calibrated probabilities of every exit. The tiny random model gives
+    every row nearly the same logits: each head's logits are centred over the rows and enlarged, so that rows
+    differ in label and confidence.
+    """
     model = make_model(tiny_bert, temperatures=[1.0, 1.5, 0.7, 1.0])
     instances = make_batch(tiny_bert, SENTENCES)
-    # The tiny random model gives every row nearly the same logits: centre each head's logits over the rows
-    # and enlarge them, so that rows differ in label and confidence.
     logits = collect_exit_outputs(model, instances, batch_size=16).exit_logits
     with torch.no_grad():
         for k, head in enumerate(model._exit_classifiers):
@@ -51,7 +53,12 @@ def test_batched_loop_batch_one_and_offline_analysis_choose_the_same_exits(tiny_
             head.weight.mul_(30.0)
             head.bias.mul_(30.0)
     outputs = collect_exit_outputs(model, instances, batch_size=16)
-    probs = calibrated_probs(outputs.exit_logits, torch.tensor(model.temperatures))
+    return model, instances, calibrated_probs(outputs.exit_logits, torch.tensor(model.temperatures))
+
+
+@pytest.mark.parametrize("policy_class", [ConfidencePolicy, EntropyPolicy, PatiencePolicy, AgreementPolicy])
+def test_batched_loop_batch_one_and_offline_analysis_choose_the_same_exits(tiny_bert, one_torch_thread, policy_class):
+    model, instances, probs = spread_model_and_probs(tiny_bert)
     policy = policy_class()
     if policy_class is AgreementPolicy:
         policy.predictors = random_agreement_predictors(probs, model.num_exits)

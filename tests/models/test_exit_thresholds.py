@@ -2,17 +2,15 @@
 import pytest
 import torch
 
-from sledgehammer.evaluation import collect_exit_outputs
 from sledgehammer.modules.exit_policies import (
     ConfidencePolicy,
     ExitPolicy,
     ThresholdError,
-    calibrated_probs,
     first_exits_from_scores,
 )
 from tests.models.test_early_exit import run
-from tests.models.test_early_exit_classifier import make_batch, make_model
-from tests.models.test_exit_policies_online import SENTENCES, splitting_thresholds
+from tests.models.test_early_exit_classifier import make_model
+from tests.models.test_exit_policies_online import spread_model_and_probs, splitting_thresholds
 
 
 def test_per_exit_thresholds_pick_the_first_exit_reaching_its_own_threshold():
@@ -55,16 +53,7 @@ def test_model_settings_restore_per_exit_thresholds(tiny_bert):
 
 
 def test_per_exit_thresholds_decide_alike_online_and_offline(tiny_bert, one_torch_thread):
-    model = make_model(tiny_bert, temperatures=[1.0, 1.5, 0.7, 1.0])
-    instances = make_batch(tiny_bert, SENTENCES)
-    logits = collect_exit_outputs(model, instances, batch_size=16).exit_logits
-    with torch.no_grad():
-        for k, head in enumerate(model._exit_classifiers):
-            head.bias.sub_(logits[:, k].mean(dim=0))
-            head.weight.mul_(30.0)
-            head.bias.mul_(30.0)
-    outputs = collect_exit_outputs(model, instances, batch_size=16)
-    probs = calibrated_probs(outputs.exit_logits, torch.tensor(model.temperatures))
+    model, instances, probs = spread_model_and_probs(tiny_bert)
     policy = ConfidencePolicy()
     scores = policy.exit_scores(probs)
     # Each exit's own threshold in a gap of its own scores: a setting no single threshold gives.
