@@ -35,6 +35,7 @@ sys.path[:0] = [str(ROOT), str(SCRIPTS)]
 
 from benchmark_early_exit import MAX_ACCURACY_DROP, TARGETS  # noqa: E402
 from compare_training_time import parse_duration  # noqa: E402
+from ray_results import corpus_section, estimate_section, serve_section  # noqa: E402
 from show_exit_accuracies import exit_accuracies  # noqa: E402
 from show_policy_comparison import format_policy_table  # noqa: E402
 from show_tagger_tradeoff import format_matched_cost_table, format_picks_table, format_reductions_table  # noqa: E402
@@ -78,6 +79,11 @@ def _read_json(path: str) -> str:
 def load(path: str) -> Any:
     """A JSON file below `docs/` (a fresh copy each time)."""
     return json.loads(_read_json(path))
+
+
+def load_if_recorded(path: str) -> Optional[Any]:
+    """`load(path)`, or `None` while the run that records it has not been made (a page then says so)."""
+    return load(path) if (DOCS / path).exists() else None
 
 
 def text(path: str) -> str:
@@ -531,7 +537,8 @@ HELPERS: Dict[str, Any] = {
     if isinstance(value, types.FunctionType) and not name.startswith("_") and value.__module__ == __name__
 }
 HELPERS.update(TARGETS=TARGETS, MAX_ACCURACY_DROP=MAX_ACCURACY_DROP, statistics=statistics,
-               format_comparison=format_comparison, threshold_name=threshold_name)
+               format_comparison=format_comparison, threshold_name=threshold_name, corpus_section=corpus_section,
+               serve_section=serve_section, estimate_section=estimate_section)
 
 
 # --- templates ---------------------------------------------------------------------------------------------------
