@@ -44,6 +44,7 @@ from show_certification import (  # noqa: E402
     outlook_table,
     share_met,
 )
+from ray_results import corpus_section, estimate_section, serve_section  # noqa: E402
 from show_exit_accuracies import exit_accuracies  # noqa: E402
 from show_policy_comparison import format_policy_table  # noqa: E402
 from show_tagger_tradeoff import format_matched_cost_table, format_picks_table, format_reductions_table  # noqa: E402
@@ -87,6 +88,11 @@ def _read_json(path: str) -> str:
 def load(path: str) -> Any:
     """A JSON file below `docs/` (a fresh copy each time)."""
     return json.loads(_read_json(path))
+
+
+def load_if_recorded(path: str) -> Optional[Any]:
+    """`load(path)`, or `None` while the run that records it has not been made (a page then says so)."""
+    return load(path) if (DOCS / path).exists() else None
 
 
 def text(path: str) -> str:
@@ -510,7 +516,9 @@ HELPERS.update(WAVE3_HELPERS)
 HELPERS.update(TARGETS=TARGETS, MAX_ACCURACY_DROP=MAX_ACCURACY_DROP, statistics=statistics,
                format_comparison=format_comparison, threshold_name=threshold_name,
                certification_table=certification_table, outlook_table=outlook_table, draws_table=draws_table,
-               best_share=best_share, share_met=share_met, format_certified_setting=format_certified_setting)
+               best_share=best_share, share_met=share_met, format_certified_setting=format_certified_setting,
+               corpus_section=corpus_section,
+               serve_section=serve_section, estimate_section=estimate_section)
 
 
 # --- templates ---------------------------------------------------------------------------------------------------

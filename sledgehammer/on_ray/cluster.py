@@ -53,8 +53,9 @@ def ray_connection(address: Optional[str] = None, num_cpus: Optional[int] = None
         package = os.path.dirname(os.path.abspath(sledgehammer.__file__))
         ray.init(address=address, runtime_env={"py_modules": [package]}, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, _node_ip_address=LOOPBACK,
-                 configure_logging=True)
+        # "local": a new Ray of this process's own, even where `ray start` left a cluster (or its address file).
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                 _node_ip_address=LOOPBACK, configure_logging=True)
     try:
         yield ray
     finally:

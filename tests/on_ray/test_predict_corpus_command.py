@@ -9,7 +9,7 @@ import pytest
 
 from sledgehammer.commands.archive_inputs import CommandInputError
 from sledgehammer.on_ray.corpus_job import check_job_inputs
-from tests.commands.conftest import assert_one_line_error, run_allennlp_cli
+from tests.commands.conftest import assert_one_line_error, run_allennlp_cli, run_allennlp_in_process
 from tests.on_ray.conftest import INPUTS, read_jsonl, write_jsonl
 
 PREFIX = "allennlp predict-corpus:"
@@ -47,10 +47,12 @@ def test_unusable_options_are_refused_before_ray_starts(tiny_trained_archive, tm
     assert str(error.value) == message
 
 
-def test_an_input_of_another_format_is_one_line_and_status_2(tiny_trained_archive, tmp_path):
+def test_an_input_of_another_format_is_one_line_and_status_2(tiny_trained_archive, monkeypatch, capsys, tmp_path):
     other = tmp_path / "corpus.xml"
     other.write_text("<rows/>")
-    result = run_allennlp_cli("predict-corpus", tiny_trained_archive.archive, other, "--output-dir", tmp_path / "out")
-    assert result.returncode == 2
-    assert_one_line_error(result.stderr, PREFIX, f"{other}: expected a corpus file ending in one of .jsonl")
+    with pytest.raises(SystemExit) as status:
+        run_allennlp_in_process(monkeypatch, "predict-corpus", tiny_trained_archive.archive, other, "--output-dir",
+                                tmp_path / "out")
+    assert status.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, PREFIX, f"{other}: expected a corpus file ending in one of .jsonl")
     assert not (tmp_path / "out").exists()

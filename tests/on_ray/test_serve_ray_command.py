@@ -4,9 +4,10 @@ answer `POST /predict` as `allennlp predict` writes (one input; a list sharing o
 threshold), refuse an unusable input with the server's 400, report their health, and stop on SIGTERM with status 0.
 """
 import httpx
+import pytest
 
 from sledgehammer.serving.server_process import ServerProcess
-from tests.commands.conftest import assert_one_line_error, run_allennlp_cli
+from tests.commands.conftest import assert_one_line_error, run_allennlp_in_process
 from tests.serving.conftest import post
 from tests.serving.test_answers import CLASSIFIER_INPUTS, allennlp_predict_lines, as_list_body
 
@@ -33,7 +34,9 @@ def test_the_replicas_answer_as_allennlp_predict_does(tiny_trained_archive, monk
         assert server.stop() == 0
 
 
-def test_unusable_options_are_one_line_and_status_2(tiny_trained_archive):
-    result = run_allennlp_cli("serve-ray", tiny_trained_archive.archive, "--replicas", "0")
-    assert result.returncode == 2
-    assert_one_line_error(result.stderr, "allennlp serve-ray:", "--replicas must be an integer of at least 1, got 0")
+def test_unusable_options_are_one_line_and_status_2(tiny_trained_archive, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as status:
+        run_allennlp_in_process(monkeypatch, "serve-ray", tiny_trained_archive.archive, "--replicas", "0")
+    assert status.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, "allennlp serve-ray:",
+                          "--replicas must be an integer of at least 1, got 0")
