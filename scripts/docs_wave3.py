@@ -44,12 +44,24 @@ def _answers(run: Dict[str, Any]) -> str:
     return f"{answers['different']} of {answers['checked']} differ"
 
 
-def _cores(run: Dict[str, Any]) -> str:
+def client_cores(report: Report, run: Dict[str, Any]) -> float:
+    """
+    The cores the load generator itself used in a run. Reports recorded before `load_test.py` counted its own
+    process alone (`protocol["load_generator_cpu"]`) counted its child server in too: the server's share is
+    taken out of those.
+    """
+    cpu = run["cpu"]
+    if report["protocol"].get("load_generator_cpu") == "own process" or cpu["server_cores"] is None:
+        return cpu["load_generator_cores"]
+    return cpu["load_generator_cores"] - cpu["server_cores"]
+
+
+def _cores(report: Report, run: Dict[str, Any]) -> str:
     cpu = run.get("cpu")
     if cpu is None:
         return "n/a"
     server = "?" if cpu["server_cores"] is None else f"{cpu['server_cores']:.2f}"
-    return f"{server} / {cpu['load_generator_cores']:.2f}"
+    return f"{server} / {client_cores(report, run):.2f}"
 
 
 def serving_table(report: Report) -> str:
@@ -68,7 +80,7 @@ def serving_table(report: Report) -> str:
                 f"({variant['letter']}) {variant['meaning']}, threshold {_g(variant['threshold'])}", load,
                 f"{run['requests_per_second']:.1f}", f"{run['latency_ms']['p50']:.1f} ms",
                 f"{run['latency_ms']['p99']:.1f} ms",
-                "n/a" if run["server"] is None else f"{run['server']['mean_batch_size']:.1f}", _cores(run),
+                "n/a" if run["server"] is None else f"{run['server']['mean_batch_size']:.1f}", _cores(report, run),
                 _errors(run), _answers(run),
             ]))
     return "\n".join(lines)

@@ -76,10 +76,10 @@ def run_levels(url: str, inputs: List[Dict[str, Any]], args: argparse.Namespace,
                               args.timeout))
         check = AnswerCheck(expected) if expected is not None else None
         before = scrape(url)
-        server_before, client_before = cpu_seconds(server_process), cpu_seconds(client_process)
+        server_before, client_before = cpu_seconds(server_process), cpu_seconds(client_process, descendants=False)
         run = asyncio.run(drive(url, inputs, concurrency, args.requests, args.duration, threshold, args.timeout,
                                 rate, check))
-        server_after, client_after = cpu_seconds(server_process), cpu_seconds(client_process)
+        server_after, client_after = cpu_seconds(server_process), cpu_seconds(client_process, descendants=False)
         run["cpu"] = cpu_summary(None if server_before is None or server_after is None else server_after - server_before,
                                  client_after - client_before, run["seconds"])
         run["server"] = server_summary(before, scrape(url))
@@ -219,7 +219,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     report: Dict[str, Any] = {"protocol": {
         "inputs": args.inputs, "num_inputs": len(inputs), "concurrency": args.concurrency,
         "rates": args.rate, "requests_per_run": args.requests, "max_seconds_per_run": args.duration,
-        "warmup_requests_per_run": args.warmup_requests, "cpu_count": os.cpu_count()}, "variants": []}
+        "warmup_requests_per_run": args.warmup_requests, "load_generator_cpu": "own process",
+        "cpu_count": os.cpu_count()}, "variants": []}
 
     def record(variant: Dict[str, Any]) -> None:
         report["variants"].append(variant)

@@ -182,15 +182,16 @@ async def drive(url: str, inputs: List[Dict[str, Any]], concurrency: Optional[in
     }
 
 
-def cpu_seconds(process: Optional[psutil.Process]) -> Optional[float]:
+def cpu_seconds(process: Optional[psutil.Process], descendants: bool = True) -> Optional[float]:
     """
-    User plus system CPU seconds so far of a process, all its threads, and of its running descendants (Ray's
-    processes for `serve-ray`; `serve-early-exit` has none); `None` without a process, or once it is gone.
+    User plus system CPU seconds so far of a process, all its threads, and with `descendants` of its running
+    descendants too (Ray's processes for `serve-ray`; `serve-early-exit` has none); `None` without a process, or
+    once it is gone. The load generator counts itself alone: the servers it starts are its children.
     """
     if process is None:
         return None
     try:
-        family = [process] + process.children(recursive=True)
+        family = [process] + (process.children(recursive=True) if descendants else [])
     except psutil.Error:
         return None
     total = 0.0
