@@ -14,6 +14,7 @@ from typing import Any, Dict
 from allennlp.commands.subcommand import Subcommand
 
 from sledgehammer.commands.archive_inputs import CommandInputError, add_model_run_arguments, reporting_input_errors
+from sledgehammer.commands.ray_arguments import add_ray_arguments
 
 COMMAND = "predict-corpus"
 
@@ -42,17 +43,12 @@ class PredictCorpus(Subcommand):
         subparser.add_argument("--output-dir", required=True, metavar="DIR", help="folder for the output files")
         subparser.add_argument("--num-actors", type=int, default=1, metavar="N",
                                help="actors, each with its own copy of the model")
-        subparser.add_argument("--num-threads", type=int, default=None, metavar="N",
-                               help="CPUs reserved for each actor and its torch threads (default: 1 CPU, torch's "
-                               "own thread count)")
         subparser.add_argument("--min-fill", type=float, default=None, metavar="SHARE",
                                help="group each actor's rows by length with the server's batching rule, down to this "
                                "share of real (unpadded) length; without it, batches are allennlp predict's")
         subparser.add_argument("--max-restarts", type=int, default=3, metavar="N",
                                help="how often an actor that died is restarted and its batches retried")
-        subparser.add_argument("--address", default=None, metavar="ADDRESS",
-                               help="a running Ray cluster to join (e.g. ray://HOST:10001 or auto); without it Ray "
-                               "starts on this machine")
+        add_ray_arguments(subparser, "actor")
         add_model_run_arguments(subparser)
         subparser.set_defaults(func=predict_corpus_from_args)
         return subparser

@@ -45,22 +45,13 @@ class ServeEarlyExit(Subcommand):
         subparser = parser.add_parser(self.name, description=description,
                                       help="Serve an early-exit archive over HTTP with dynamic batching.")
         subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
-        subparser.add_argument("--host", default="127.0.0.1",
-                               help="address to bind (this machine only unless told otherwise)")
-        subparser.add_argument("--port", type=int, default=8000, help="port to bind (0: a free one)")
-        subparser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
-                               help="most inputs in one forward pass (1 turns batching off)")
-        subparser.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
-                               help="a batch forms at the latest this long after its oldest input arrived")
+        add_serving_arguments(subparser)
         subparser.add_argument("--max-queue", type=int, default=256, metavar="N",
                                help="most inputs waiting; more are answered 503 with Retry-After")
         subparser.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",
                                help="a request not answered this long after it arrived is answered 504")
         subparser.add_argument("--max-body-size", type=int, default=1024 * 1024, metavar="BYTES",
                                help="a larger request body is answered 413")
-        subparser.add_argument("--min-fill", type=float, default=DEFAULT_MIN_FILL, metavar="SHARE",
-                               help="smallest share of real, unpadded length in a batch when inputs of different "
-                               "lengths are grouped")
         subparser.add_argument("--num-threads", type=int, default=None, metavar="N",
                                help="torch threads of the inference thread (torch's own count when not given)")
         subparser.add_argument("--cuda-device", type=int, default=-1, metavar="D", help="id of GPU to use (-1 for CPU)")
@@ -69,6 +60,21 @@ class ServeEarlyExit(Subcommand):
                                "loading the model and dataset reader")
         subparser.set_defaults(func=serve_from_args)
         return subparser
+
+
+def add_serving_arguments(subparser: argparse.ArgumentParser) -> None:
+    """Adds the options every serving command takes: `--host`, `--port`, `--max-batch-size`, `--max-wait-ms` and
+    `--min-fill` (the batching rule's)."""
+    subparser.add_argument("--host", default="127.0.0.1",
+                           help="address to bind (this machine only unless told otherwise)")
+    subparser.add_argument("--port", type=int, default=8000, help="port to bind (0: a free one)")
+    subparser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
+                           help="most inputs in one forward pass (1 turns batching off)")
+    subparser.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
+                           help="a batch forms at the latest this long after its oldest input arrived")
+    subparser.add_argument("--min-fill", type=float, default=DEFAULT_MIN_FILL, metavar="SHARE",
+                           help="smallest share of real, unpadded length in a batch when inputs of different "
+                           "lengths are grouped")
 
 
 def serve_from_args(args: argparse.Namespace) -> None:

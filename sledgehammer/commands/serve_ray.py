@@ -17,6 +17,8 @@ from typing import Optional
 from allennlp.commands.subcommand import Subcommand
 
 from sledgehammer.commands.archive_inputs import CommandInputError, check_archive_config, reporting_input_errors
+from sledgehammer.commands.ray_arguments import add_ray_arguments
+from sledgehammer.commands.serve_early_exit import add_serving_arguments
 from sledgehammer.serving.batch_selection import DEFAULT_MIN_FILL
 
 COMMAND = "serve-ray"
@@ -38,22 +40,10 @@ class ServeRay(Subcommand):
                                       help="Serve an early-exit archive as Ray Serve replicas.")
         subparser.add_argument("archive_file", metavar="ARCHIVE", help="path to a model.tar.gz archive")
         subparser.add_argument("--replicas", type=int, default=1, metavar="N", help="replicas of the model")
-        subparser.add_argument("--host", default="127.0.0.1",
-                               help="address Ray Serve's HTTP proxy binds (this machine only unless told otherwise)")
-        subparser.add_argument("--port", type=int, default=8000, help="port to bind (0: a free one)")
-        subparser.add_argument("--max-batch-size", type=int, default=32, metavar="N",
-                               help="most inputs in one batch of a replica (1 turns batching off)")
-        subparser.add_argument("--max-wait-ms", type=float, default=5.0, metavar="MS",
-                               help="a batch forms at the latest this long after its first input arrived")
-        subparser.add_argument("--min-fill", type=float, default=DEFAULT_MIN_FILL, metavar="SHARE",
-                               help="smallest share of real, unpadded length in a forward pass")
-        subparser.add_argument("--num-threads", type=int, default=None, metavar="N",
-                               help="CPUs each replica reserves and its torch threads (default: 1 CPU, torch's "
-                               "own thread count)")
+        add_serving_arguments(subparser)  # Ray Serve's HTTP proxy binds --host
         subparser.add_argument("--max-ongoing-requests", type=int, default=256, metavar="N",
                                help="requests one replica holds at once; Ray Serve queues more")
-        subparser.add_argument("--address", default=None, metavar="ADDRESS",
-                               help="a running Ray cluster to join; without it Ray starts on this machine")
+        add_ray_arguments(subparser, "replica")
         subparser.add_argument("-o", "--overrides", type=str, default="",
                                help="a json(net) structure used to override the archived configuration")
         subparser.set_defaults(func=serve_ray_from_args)
