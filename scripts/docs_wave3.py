@@ -8,12 +8,17 @@ from typing import Any, Dict, List, Optional
 Report = Dict[str, Any]
 
 
-def _line(cells: List[str]) -> str:
+def table_line(cells: List[str]) -> str:
+    """One row of a markdown table."""
     return "| " + " | ".join(cells) + " |"
 
 
-def _met(ok: bool) -> str:
+def met_word(ok: bool) -> str:
+    """A target's verdict as the results pages write it."""
     return "**met**" if ok else "**not met**"
+
+
+_line, _met = table_line, met_word
 
 
 def _x(value: float) -> str:

@@ -6,7 +6,9 @@ JSON of `scripts/benchmark_ray.py` and of `scripts/load_test.py --variants c r`:
 measured rate. A report that has not been recorded yet gives a section that says so and how to record it; no
 figure is typed by hand.
 """
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
+
+from docs_wave3 import met_word as _met, table_line as _line
 
 # The issue's targets.
 ONE_ACTOR_TARGET = 0.9  # 1 actor x 2 threads within 10 % of allennlp predict in one process
@@ -14,14 +16,6 @@ TWO_ACTORS_TARGET = 0.9  # 2 actors x 1 thread >= 0.9 x 1 actor x 2 threads
 SERVE_TARGET = 0.8  # Ray Serve, 2 replicas, at 64 clients within 20 % of the single-process server
 SERVE_CLIENTS = 64
 NOT_MEASURED = "_Not measured yet._ The JSON this section is made from is recorded by:"
-
-
-def _line(cells: List[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "**not met**"
 
 
 def _missing(command: str) -> str:
