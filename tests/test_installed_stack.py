@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 
 from packaging.requirements import Requirement
@@ -42,12 +43,13 @@ def test_every_requirement_of_sledgehammer_is_pinned():
 
 
 def test_the_installed_versions_are_the_pinned_ones():
+    # Read from the environment's site-packages, not from sys.path: importing Ray (the on_ray tests, earlier in
+    # the same session) puts the copies it vendors (ray/thirdparty_files, e.g. its own psutil) in front.
+    site_packages = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     different = {}
     for name, version in pinned_versions().items():
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = None
+        found = list(metadata.distributions(name=name, path=site_packages))
+        installed = found[0].version if found else None
         if installed != version:
             different[name] = (version, installed)
     assert different == {}, "pinned vs installed; run make install"

@@ -111,7 +111,7 @@ def test_calibrate_fits_a_tagger_per_word_and_refuses_a_target_agreement(tagger_
     ):
         main()
     assert raised.value.code == 2
-    assert "--target-agreement picks thresholds for classifiers" in capsys.readouterr().err
+    assert "--target-agreement is for classifiers" in capsys.readouterr().err
 
 
 def test_evaluate_on_a_tag_the_model_does_not_know_is_a_one_line_error(tagger_archive, tmp_path):
