@@ -95,7 +95,9 @@ def test_the_variants_mode_runs_a_server_per_variant_and_writes_one_report(tiny_
             assert run["server"]["exit_layers"] == {layer: 8}
             cpu = run["cpu"]  # the server is a child process: its CPU time is read from it
             assert cpu["server_seconds"] > 0 and cpu["load_generator_seconds"] > 0
-            assert 0 < cpu["busy_share"] <= 1.05  # of the machine's cores, over the run (clock jitter aside)
+            # Of the machine's cores, over the run; no upper bound: these runs last a fraction of a second, and CPU
+            # times come in clock ticks (10 ms), so a share can read above 1.
+            assert cpu["busy_share"] > 0
     assert all(run["server"]["batch_size_histogram"] == {"<=1": run["server"]["batches"]} for run in plain["runs"])
     assert "ready: serving a sledgehammer_classifier" in (tmp_path / "logs" / "batch1_full.log").read_text()
 
