@@ -141,8 +141,7 @@ def saturation_sentence(report: Report) -> str:
 
 def model_ms(timing: Report, name: str, batch: str = "b1") -> float:
     """Milliseconds per row of trade-off row `name` (e.g. `agreement:threshold=0.9`, `full`) at batch 1 or N."""
-    (found,) = [row for row in timing["rows"] if row["name"] == name]
-    return 1000 * found[f"seconds_per_instance_{batch}"]
+    return 1000 * timing_row(timing, name)[f"seconds_per_instance_{batch}"]
 
 
 def serving_targets(report: Report, saturation: Report, timing: Report, threshold: float, target_a: float) -> str:
