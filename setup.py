@@ -18,10 +18,11 @@ setup(
         "test": ["pytest>=7"],
         # `allennlp serve-early-exit` (sledgehammer/serving) and its load generator (scripts/load_test.py).
         # Starlette rather than FastAPI: FastAPI's releases that accept pydantic v1 do not import with the
-        # pydantic 1.8 that spaCy 3.3 under AllenNLP fixes. httpx: Starlette's TestClient and the load generator.
+        # pydantic 1.8 that spaCy 3.3 under AllenNLP fixes. httpx: Starlette's TestClient and the tests' clients.
+        # aiohttp: the load generator's clients (a tenth of httpx's CPU per request at 64 connections).
         # httptools and uvloop: the C HTTP parser and event loop uvicorn uses when they are installed.
         "serve": ["starlette>=0.27", "uvicorn>=0.22", "httptools>=0.6", "uvloop>=0.19", "prometheus_client>=0.16",
-                  "httpx>=0.24"],
+                  "httpx>=0.24", "aiohttp>=3.8"],
         # scripts/benchmark_onnx.py: the ONNX Runtime peer of the early-exit model (1.24 and later need Python >= 3.11).
         "bench": ["onnxruntime==1.23.2", "onnx"],
         # `allennlp predict-corpus` and `allennlp serve-ray` (sledgehammer/on_ray): Ray Data's actor pools for corpus
