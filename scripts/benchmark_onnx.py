@@ -45,13 +45,15 @@ DESCRIPTIONS = {
     "pytorch_int8_full": "PyTorch dynamic int8 (quantize: int8), full model",
     "pytorch_int8_early_exit": "PyTorch dynamic int8 (quantize: int8, its calibration), early exit at --int8-threshold",
     "ort_fp32_full": "ONNX Runtime fp32, full model",
-    "ort_int8_full": "ONNX Runtime dynamic int8 (quantize_dynamic, QInt8 weights), full model",
+    "ort_int8_full": "ONNX Runtime dynamic int8 (quantize_dynamic, QInt8 weights per channel, as PyTorch's int8 "
+                     "here), full model",
+    "ort_int8_per_tensor_full": "ONNX Runtime dynamic int8 with its default, one scale per weight matrix, full model",
     "ort_fp32_layers_early_exit": "--per-layer: the model's exit loop on ONNX Runtime fp32 layer groups, --threshold",
     "ort_int8_layers_early_exit": "--per-layer: the same on ONNX Runtime int8 layer groups (fp32 calibration), "
                                   "--int8-threshold",
 }
 # The variants whose logits are compared with PyTorch fp32's full model.
-COMPARED_LOGITS = ("ort_fp32_full", "ort_int8_full", "pytorch_int8_full")
+COMPARED_LOGITS = ("ort_fp32_full", "ort_int8_full", "ort_int8_per_tensor_full", "pytorch_int8_full")
 
 
 def predictions(output: Any) -> numpy.ndarray:
@@ -156,8 +158,11 @@ def main(argv: List[str] = None) -> Dict[str, Any]:
         example = build_batches(models["fp32"], instances[:2], 2, -1)[0]["tokens"]
         fp32_graph = ort.export_full_model(models["fp32"], example, os.path.join(folder, "full.onnx"))
         int8_graph = ort.quantize_graph(fp32_graph, os.path.join(folder, "full_int8.onnx"))
+        per_tensor_graph = ort.quantize_graph(fp32_graph, os.path.join(folder, "full_int8_per_tensor.onnx"),
+                                              per_channel=False)
         sessions = {"fp32": ort.make_session(fp32_graph, args.num_threads),
-                    "int8": ort.make_session(int8_graph, args.num_threads)}
+                    "int8": ort.make_session(int8_graph, args.num_threads),
+                    "int8_per_tensor": ort.make_session(per_tensor_graph, args.num_threads)}
         runners = {}
         if args.per_layer:
             from sledgehammer.evaluation.onnx_layers import export_layer_groups

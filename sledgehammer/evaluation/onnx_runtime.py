@@ -67,15 +67,18 @@ def export_full_model(model: EarlyExitClassifier, tokens: Dict[str, torch.Tensor
     return export_graph(FullModelGraph(model), example, TOKEN_INPUTS, "logits", path)
 
 
-def quantize_graph(fp32_path: str, int8_path: str) -> str:
+def quantize_graph(fp32_path: str, int8_path: str, per_channel: bool = True) -> str:
     """
     ONNX Runtime's dynamic int8 quantization of the graph `fp32_path` (int8 weights of its matrix products,
     activations quantized on the fly) into `int8_path`, after ONNX Runtime's pre-processing (shape inference and
     graph optimisation; its symbolic shape inference does not follow these graphs, so it is skipped).
+
+    `per_channel` (the default here, as PyTorch's `quantize: int8` does) gives each output channel of a weight its
+    own scale; `False` is ONNX Runtime's own default, one scale per weight matrix.
     """
     prepared = f"{os.path.splitext(int8_path)[0]}.prepared.onnx"
     quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
-    quantize_dynamic(prepared, int8_path, weight_type=QuantType.QInt8)
+    quantize_dynamic(prepared, int8_path, weight_type=QuantType.QInt8, per_channel=per_channel)
     os.remove(prepared)
     return int8_path
 

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import numpy
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -43,6 +44,10 @@ def test_the_exported_full_model_gives_pytorchs_logits_at_any_batch_and_length(c
     assert not model.training
     int8_graph = ort.quantize_graph(graph, str(tmp_path / "full_int8.onnx"))
     fp32, int8 = ort.make_session(graph, 1), ort.make_session(int8_graph, 1)
+    # Per channel by default (a scale for each output channel of a weight), per tensor as ONNX Runtime's default.
+    per_tensor_graph = ort.quantize_graph(graph, str(tmp_path / "per_tensor.onnx"), per_channel=False)
+    assert max_scale_size(int8_graph) > 1
+    assert max_scale_size(per_tensor_graph) == 1
     lengths = set()
     for size in (1, 4, 6):
         for batch in build_batches(model, instances, size, -1):
@@ -53,6 +58,14 @@ def test_the_exported_full_model_gives_pytorchs_logits_at_any_batch_and_length(c
             quantized = ort.run_session(int8, ort.full_model_feed(int8, batch["tokens"]))
             assert 0 < abs(quantized - expected).max() < 0.05
     assert len(lengths) >= 5  # several batch sizes and sequence lengths went through the same graph
+
+
+def max_scale_size(path):
+    """The most values a weight-scale initializer of a quantized graph holds (1 when every scale is a matrix's)."""
+    import onnx  # the bench extra, as onnxruntime
+
+    graph = onnx.load(path).graph
+    return max(int(numpy.prod(each.dims)) for each in graph.initializer if each.name.endswith("_scale"))
 
 
 def test_layer_groups_end_at_the_exits():
@@ -108,7 +121,8 @@ def test_the_benchmark_script_times_every_variant_and_checks_the_graph(tiny_trai
         "ort_fp32_full"] < 1e-5
     assert set(report["variants"]) == {
         "pytorch_fp32_full", "pytorch_fp32_early_exit", "pytorch_int8_full", "pytorch_int8_early_exit",
-        "ort_fp32_full", "ort_int8_full", "ort_fp32_layers_early_exit", "ort_int8_layers_early_exit"}
+        "ort_fp32_full", "ort_int8_full", "ort_int8_per_tensor_full", "ort_fp32_layers_early_exit",
+        "ort_int8_layers_early_exit"}
     for variant in report["variants"].values():
         for suffix in ("b1", "bN"):
             assert variant[suffix]["seconds_per_row"] > 0 and 0 <= variant[suffix]["accuracy"] <= 1

@@ -36,6 +36,12 @@ def test_int8_replaces_every_linear_layer_of_the_encoder_and_the_heads(both_prec
     assert linear_layers(int8.model) == (0, plain)
     assert linear_layers(int8.model.encoder) == (0, 4 * 6 + 1)
     assert not int8.model.training
+    # Each output channel of a weight has its own scale (one scale per matrix cost the SST-2 model 1.3 points).
+    for module in int8.model.modules():
+        if isinstance(module, torch.nn.quantized.dynamic.Linear):
+            weight = module.weight()
+            assert weight.qscheme() == torch.per_channel_affine
+            assert weight.q_per_channel_scales().shape == (weight.shape[0],)
 
 
 def test_int8_answers_close_to_fp32_but_not_identically(both_precisions, tiny_trained_archive, one_torch_thread):
