@@ -17,6 +17,7 @@ Library patches (`LIBRARY_PATCHES`):
 | partial model overrides | `allennlp.common.params.with_overrides` | `--overrides '{"model": {"threshold": 0.9}}'` changes the keys given instead of replacing the whole model section |
 | safe extraction | `allennlp.models.archival.extracted_archive` (the function object itself too, so code that imported it earlier is covered) and `cached_path`'s tar member check | archives are untrusted input: a member outside the folder, a link leading out, a device file, or members beyond the size and number limits are refused before anything is written (`load_archive`, `from_archive` models, the `pretrained` initializer, `cached_path(..., extract_archive=True)` used by vocabularies, sharded readers and `allennlp diff`) |
 | safe weights | `allennlp.nn.util.read_state_dict` and the `pretrained` initializer | a pickle in `weights.th` could run code: weights are unpickled with an allow-list of what a saved state dict needs; any other global is refused, naming the archive member and the global |
+| optional extras | `allennlp.common.util.import_module_and_submodules` | `--include-package sledgehammer` imports every submodule, and the server's and the ONNX Runtime comparison's need optional extras: on a plain `pip install -e .` a submodule whose extra is missing is skipped (logged), as AllenNLP skips its own checklist modules, instead of failing every command |
 
 Command-line patches (`COMMAND_LINE_PATCHES`):
 
@@ -34,13 +35,21 @@ from typing import Callable, Dict
 from allennlp import commands as allennlp_commands
 
 from sledgehammer.commands import evaluate_input, predict_input
-from sledgehammer.common import cli_errors, config_variables, model_overrides, safe_extraction, safe_weights
+from sledgehammer.common import (
+    cli_errors,
+    config_variables,
+    model_overrides,
+    optional_extras,
+    safe_extraction,
+    safe_weights,
+)
 
 LIBRARY_PATCHES: Dict[str, Callable[[], None]] = {
     "config variables": config_variables.install,
     "partial model overrides": model_overrides.install,
     "safe extraction": safe_extraction.install,
     "safe weights": safe_weights.install,
+    "optional extras": optional_extras.install,
 }
 COMMAND_LINE_PATCHES: Dict[str, Callable[[], None]] = {
     "predict input": predict_input.install,

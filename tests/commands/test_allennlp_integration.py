@@ -82,6 +82,49 @@ def _one_line_errors(archive, tmp_path):
     assert_one_line_error(result.stderr, "allennlp predict: error:", "is not a model archive")
 
 
+# Makes the optional extras' libraries look uninstalled in a process that has them (imported by `site` at start).
+NO_EXTRAS = """
+import sys
+from importlib.machinery import ModuleSpec
+
+BLOCKED = {blocked!r}
+
+
+class Missing:
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"No module named {{spec.name!r}}", name=spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        return ModuleSpec(name, Missing()) if name.split(".")[0] in BLOCKED else None
+
+
+sys.meta_path.insert(0, Blocker())
+"""
+
+
+def _optional_extras(archive, tmp_path):
+    from sledgehammer.common.optional_extras import EXTRA_LIBRARIES
+
+    site = tmp_path / "no_extras"
+    site.mkdir()
+    blocked = sorted(set().union(*EXTRA_LIBRARIES.values()))
+    (site / "sitecustomize.py").write_text(NO_EXTRAS.format(blocked=blocked), encoding="utf-8")
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"sentence": "good fun"}\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    result = run_allennlp_cli("predict", archive.archive, source, "--output-file", output, "--silent",
+                              env={"PYTHONPATH": os.pathsep.join([str(site), REPO_ROOT])})
+    assert result.returncode == 0, result.stderr
+    assert len(output.read_text().splitlines()) == 1
+    assert "sledgehammer.serving.app not imported: it needs the 'serve' extra" in result.stderr
+    assert "sledgehammer.evaluation.onnx_runtime not imported: it needs the 'bench' extra" in result.stderr
+
+
 CHECKS = {
     "config variables": _config_variables,
     "partial model overrides": _partial_model_overrides,
@@ -90,6 +133,7 @@ CHECKS = {
     "predict input": _predict_input,
     "evaluate input": _evaluate_input,
     "one-line errors": _one_line_errors,
+    "optional extras": _optional_extras,
 }
 
 
@@ -147,3 +191,23 @@ for attempt in (lambda: extracted_archive({evil!r}).__enter__(), lambda: cached_
     assert result.stdout.split() == ["UnsafeArchiveError", "UnsafeArchiveError"]
     assert not (tmp_path.parent / "escaped.txt").exists()
     assert isinstance(io.BytesIO(), io.BytesIO)
+
+
+@pytest.mark.parametrize("module, missing, skipped", [
+    ("sledgehammer.serving.app", "starlette.applications", True),
+    ("sledgehammer.evaluation.onnx_layers", "onnxruntime", True),
+    ("sledgehammer.serving.app", "numpy", False),  # not an extra's library: a broken install, so it fails
+    ("other_plugin.server", "starlette", False),  # not sledgehammer's module
+])
+def test_the_walk_skips_only_a_sledgehammer_module_whose_extra_is_missing(module, missing, skipped, monkeypatch):
+    from sledgehammer.common import optional_extras
+
+    def walk(package_name, exclude=None):
+        raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+    monkeypatch.setattr(optional_extras, "_walk_submodules", walk)
+    if skipped:
+        optional_extras.import_module_and_submodules(module)
+    else:
+        with pytest.raises(ModuleNotFoundError):
+            optional_extras.import_module_and_submodules(module)
