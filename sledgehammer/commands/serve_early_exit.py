@@ -127,7 +127,7 @@ def serve_archive(
     `CommandInputError` for unusable options or archives, with a one-line message.
     """
     try:
-        from sledgehammer.serving.model_runner import ModelRunner
+        from sledgehammer.serving.model_runner import ModelRunner, threads_for_inference
         from sledgehammer.serving.server import ANNOUNCEMENT, make_server, run_until_stopped
     except ImportError as error:
         raise CommandInputError(f"{COMMAND} needs the serve extra ({error}); "
@@ -141,8 +141,9 @@ def serve_archive(
     if not 0 <= port <= 65535:
         raise CommandInputError(f"--port must be in [0, 65535], got {port}")
     check_archive_config(archive_file, COMMAND, accepted=SERVED_MODELS)
+    inference_threads = threads_for_inference(num_threads)
     archive = load_checked_archive(archive_file, cuda_device, overrides, accepted=SERVED_MODELS)
-    runner = ModelRunner(archive, num_threads=num_threads)
+    runner = ModelRunner(archive, num_threads=inference_threads)
 
     def announce(bound_host: str, bound_port: int) -> None:
         print(ANNOUNCEMENT.format(archive=archive_file, kind=runner.kind, host=bound_host, port=bound_port),

@@ -50,11 +50,12 @@ def replica_class(serve: Any) -> type:
             import sledgehammer  # noqa: F401  (registers the components, installs the safe loading)
             from sledgehammer.commands.archive_inputs import check_archive_config, load_checked_archive
             from sledgehammer.on_ray.corpus_predictor import PREDICTED_MODELS
-            from sledgehammer.serving.model_runner import ModelRunner
+            from sledgehammer.serving.model_runner import ModelRunner, threads_for_inference
 
             check_archive_config(archive_file, "serve-ray", accepted=PREDICTED_MODELS)
+            inference_threads = threads_for_inference(num_threads)
             archive = load_checked_archive(archive_file, -1, overrides, accepted=PREDICTED_MODELS)
-            self.runner = ModelRunner(archive, num_threads=num_threads)
+            self.runner = ModelRunner(archive, num_threads=inference_threads)
             self.max_batch_size = max_batch_size
             self.min_fill = min_fill
             self.inference = ThreadPoolExecutor(1, thread_name_prefix="inference", initializer=self.runner.set_threads)

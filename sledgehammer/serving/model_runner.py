@@ -26,6 +26,22 @@ WARMUP_TAGGER_INPUT = {"tokens": ["The", "server", "warms", "up", "."]}
 WARMUP_CLASSIFIER_INPUT = {"sentence": "The server warms up."}
 
 
+def threads_for_inference(num_threads: Optional[int]) -> int:
+    """
+    Call on the thread that will load the archive, before it does: returns the torch threads the inference thread
+    is to use (`num_threads`, or torch's count now when `None`) and leaves the calling thread one.
+
+    A model run on a second thread is much slower at batch size 1 once the thread that loaded it has run torch's
+    parallel operations with more than one thread (OpenMP then keeps a team of threads for each of the two on the
+    same cores); with one torch thread on the loading thread, the second runs as fast as the loading thread would
+    (docs/serving.md, "One inference thread", and the server's batch times before and after on the serving
+    results page).
+    """
+    threads = torch.get_num_threads() if num_threads is None else num_threads
+    torch.set_num_threads(1)
+    return threads
+
+
 class ModelRunner:
     """
     Runs batches of rows through an early-exit predictor. Every method but the properties runs on the
@@ -37,7 +53,8 @@ class ModelRunner:
         A loaded `sledgehammer_classifier` or `sledgehammer_tagger` archive; it is served with the model's
         default predictor (of the same name), as `allennlp predict` uses it.
     num_threads : `int`, optional (default = `None`)
-        `torch.set_num_threads` for the inference thread (see `set_threads`); `None` keeps torch's.
+        `torch.set_num_threads` for the inference thread (see `set_threads`); `None` keeps torch's. Get it from
+        `threads_for_inference` before loading the archive.
     """
 
     def __init__(self, archive: Archive, num_threads: Optional[int] = None) -> None:
