@@ -5,6 +5,7 @@ model, measured interleaved on the same batches so that load on the machine affe
 import contextlib
 import copy
 import logging
+import random
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -153,6 +154,10 @@ class TimedVariant:
     run: Callable[[Dict[str, Any]], Any]
 
 
+# The seed of the order in which `time_interleaved` runs the variants on each batch.
+ORDER_SEED = 13
+
+
 def time_interleaved(
     variants: Dict[str, TimedVariant],
     batches: Dict[Any, List[Dict[str, Any]]],
@@ -164,10 +169,13 @@ def time_interleaved(
     """
     Total seconds of each variant over all its batches, measured interleaved: `warmup_batches` batches run
     every variant untimed, then for every batch number each variant runs once, timed with
-    `time.perf_counter` around `run` alone (inside its `settings()`), the variant that runs first rotating from batch to batch to spread
-    drift in the machine's speed. Every key's batch list must be as long as the others. Runs without
-    gradients; the caller sets evaluation mode. `on_output(name, batch_number, output)` (untimed) sees
-    each timed call's result.
+    `time.perf_counter` around `run` alone (inside its `settings()`), in an order shuffled anew for every batch
+    (seeded: the same for every run). Interleaving spreads drift in the machine's speed over all variants; the
+    shuffle keeps any variant from always running right after the same one, as a rotation of one fixed order
+    would (whatever that one leaves behind, caches and idle threads, would then bias it: in such a run an int8
+    model at threshold 0.97 timed slower than at 0.98, though it runs fewer layers). Every key's batch list must be as long as the
+    others. Runs without gradients; the caller sets evaluation mode. `on_output(name, batch_number, output)`
+    (untimed) sees each timed call's result.
     """
     lengths = {len(batch_list) for batch_list in batches.values()}
     if len(lengths) != 1:
@@ -182,9 +190,9 @@ def time_interleaved(
                 with variants[name].settings():
                     variants[name].run(batches[variants[name].batches_key][number])
         synchronize()
+        shuffler = random.Random(ORDER_SEED)
         for number in Tqdm.tqdm(range(num_batches), desc=description):
-            start = number % len(names)
-            for name in names[start:] + names[:start]:
+            for name in shuffler.sample(names, len(names)):
                 variant = variants[name]
                 batch = batches[variant.batches_key][number]
                 with variant.settings():

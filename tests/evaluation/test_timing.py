@@ -57,3 +57,26 @@ def test_measure_seconds_times_other_models_on_their_own_instances(tiny_bert):
         measure_seconds(model, instances, [0.9], 2, other_models={"full": (truncated, instances)})
     with pytest.raises(ValueError, match="3 instances"):
         measure_seconds(model, instances, [0.9], 2, other_models={"short": (truncated, instances[:3])})
+
+
+def test_interleaved_timing_runs_the_variants_in_a_new_order_for_every_batch():
+    import contextlib
+
+    from sledgehammer.evaluation.timing import TimedVariant, time_interleaved
+
+    calls = []
+    names = ["full", "fp32", "int8_full", "int8"]
+    variants = {name: TimedVariant("rows", contextlib.nullcontext, lambda batch, name=name: calls.append(name))
+                for name in names}
+    totals = time_interleaved(variants, {"rows": [{} for _ in range(40)]}, warmup_batches=0)
+    assert set(totals) == set(names)
+    orders = [tuple(calls[start : start + len(names)]) for start in range(0, len(calls), len(names))]
+    assert all(sorted(order) == sorted(names) for order in orders) and len(orders) == 40
+    # No variant always runs right after the same one (as a rotation of one fixed order would make it).
+    for name in names:
+        before = {order[order.index(name) - 1] for order in orders if order.index(name) > 0}
+        assert len(before) >= 2
+    # The same order in every run.
+    calls.clear()
+    time_interleaved(variants, {"rows": [{} for _ in range(40)]}, warmup_batches=0)
+    assert [tuple(calls[start : start + len(names)]) for start in range(0, len(calls), len(names))] == orders
