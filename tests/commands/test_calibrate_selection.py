@@ -1,6 +1,7 @@
 """`allennlp calibrate --selection-data FILE`: unlabelled selection rows, per-exit thresholds, their errors."""
 import json
 
+import pytest
 import torch
 from allennlp.models.archival import load_archive
 
@@ -46,7 +47,9 @@ def test_unlabelled_selection_rows_pick_the_threshold_and_dev_labels_fit_the_tem
     # The temperatures are those of calibrating on every DEV_DATA row without a target.
     plain = str(tmp_path / "plain.tar.gz")
     run_calibrate(tiny_trained_archive.archive, tiny_trained_archive.dev_data, "--output-archive", plain)
-    assert report["temperatures"] == report_and_config(plain)[0]["temperatures"]
+    # Equal up to float rounding: MKL's vector kernels may round a row's logits differently in batches of
+    # other shapes, and the two runs batch the rows differently.
+    assert report["temperatures"] == pytest.approx(report_and_config(plain)[0]["temperatures"], rel=1e-4)
 
 
 def test_labels_in_the_selection_file_are_ignored(tiny_trained_archive, tiny_archive_copy, tmp_path, capsys):
