@@ -12,7 +12,7 @@
 # DEV            labelled rows whose texts the server is driven with, cycled (same format)
 # PEER_ALLENNLP  the `allennlp` of an environment with allennlp-server 1.0 (docs/serving.md); optional
 #
-# Steps (STEPS="pick timing onnx profile serve saturate" by default; set STEPS to redo some of them, the
+# Steps (STEPS="pick timing onnx profile serve saturate nowait" by default; set STEPS to redo some of them, the
 # later steps read T and T8 from the recorded pick):
 #   pick      allennlp tradeoff on TEST, fp32 and int8: the agreement policy's thresholds T (fp32) and T8 (int8)
 #             within one point of the fp32 full model, by FLOPs               -> docs/cpu/NAME/tradeoff.json
@@ -24,15 +24,17 @@
 #                                                                             -> docs/serving/NAME/load.json
 #   saturate  an open loop of variant c at twice the most requests/s it answered in load.json
 #                                                                             -> docs/serving/NAME/saturation.json
+#   nowait    variant c again with --max-wait-ms 0 (a batch forms from what waits whenever the model is free)
+#                                                                             -> docs/serving/NAME/load_no_wait.json
 # Intermediate files go to runs/measure_NAME/.
 set -euo pipefail
 
 if [[ $# -lt 4 ]]; then
-    sed -n '2,27p' "$0" >&2
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
     exit 2
 fi
 NAME=$1 ARCHIVE=$2 TEST=$3 DEV=$4 PEER=${5:-}
-STEPS=${STEPS:-pick timing onnx profile serve saturate}
+STEPS=${STEPS:-pick timing onnx profile serve saturate nowait}
 WORK=runs/measure_$NAME
 CPU=docs/cpu/$NAME
 SERVING=docs/serving/$NAME
@@ -97,7 +99,7 @@ if step profile; then
         --variants "fp32=1.0,fp32=$T,int8=1.0,int8=$T8" --batch-sizes 1,32 --num-threads 2 --repeats 1
 fi
 
-if step serve || step saturate; then
+if step serve || step saturate || step nowait; then
     for threshold in 1.0 "$T"; do
         if [[ ! -s "$WORK/expected_t$threshold.jsonl" ]]; then
             say "allennlp predict at threshold $threshold (the answers the server's are compared with)"
@@ -131,5 +133,11 @@ print(round(2 * best, 1))' "$SERVING/load.json")
     python scripts/load_test.py --archive "$ARCHIVE" --variants c --threshold "$T" --inputs "$WORK/dev_inputs.jsonl" \
         --output "$SERVING/saturation.json" --expected "$T=$WORK/expected_t$T.jsonl" --server-args "--num-threads 2" \
         --rate "$RATE" --requests "$REQUESTS" --duration 20
+fi
+if step nowait; then
+    say "nowait: variant c with --max-wait-ms 0"
+    python scripts/load_test.py --archive "$ARCHIVE" --variants c --threshold "$T" --inputs "$WORK/dev_inputs.jsonl" \
+        --output "$SERVING/load_no_wait.json" --expected "$T=$WORK/expected_t$T.jsonl" \
+        --server-args "--num-threads 2 --max-wait-ms 0" --concurrency 1 4 16 64 --requests 400 --duration 20
 fi
 say "done: $CPU, $SERVING"
