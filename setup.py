@@ -19,7 +19,8 @@ setup(
         # `allennlp serve-early-exit` (sledgehammer/serving) and its load generator (scripts/load_test.py).
         # Starlette rather than FastAPI: FastAPI's releases that accept pydantic v1 do not import with the
         # pydantic 1.8 that spaCy 3.3 under AllenNLP fixes. httpx: Starlette's TestClient and the tests' clients.
-        # aiohttp: the load generator's clients (a tenth of httpx's CPU per request at 64 connections).
+        # aiohttp: the load generator's clients (a small fraction of httpx's CPU per request at 64 connections,
+        # docs/results/serving.md).
         # httptools and uvloop: the C HTTP parser and event loop uvicorn uses when they are installed.
         "serve": ["starlette>=0.27", "uvicorn>=0.22", "httptools>=0.6", "uvloop>=0.19", "prometheus_client>=0.16",
                   "httpx>=0.24", "aiohttp>=3.8"],

@@ -355,7 +355,8 @@ def cpu_targets(pick: Report, timing: Report, onnx: Report, profile: Report, thr
     return "\n".join(lines)
 
 
-def cpu_limits(model: str, profile: Report, timing: Report, onnx: Report, int8_threshold: float) -> str:
+def cpu_limits(model: str, profile: Report, timing: Report, onnx: Report, threshold: float,
+               int8_threshold: float) -> str:
     """
     One model's misses of the CPU targets, each as a bullet with what the same runs measured about it (or a line
     saying every target was met).
@@ -374,13 +375,14 @@ def cpu_limits(model: str, profile: Report, timing: Report, onnx: Report, int8_t
             f"{_x(early['model'])} (the model call in `profile_predict.py`). Two things keep it down. int8 alone "
             f"gives only {_x(int8_alone)} at batch 1 over the fp32 model running MKL's fast kernels (dynamic "
             f"quantization converts every layer's input to int8 and back, a cost that does not shrink with the short "
-            f"rows of batch 1). And early exit gains less on top of int8 than its FLOPs promise. In the profile the int8 model call takes {early['model_ms']:.2f} ms a row at threshold "
+            f"rows of batch 1). And early exit gains less on top of int8 than its FLOPs promise. In the profile the "
+            f"int8 model call takes {early['model_ms']:.2f} ms a row at threshold "
             f"{_g(int8_threshold)} against {plain['model_ms']:.2f} ms at 1.0; falling with its FLOPs "
             f"({_x(1 / timed['relative_flops'])} fewer) it would take {scaled:.2f} ms. The other "
             f"{early['model_ms'] - scaled:.2f} ms are the exit loop's own work between layers (every passed exit's "
             f"head, the agreement policy's features and decision, the rows leaving the batch), which int8 does not "
             f"make cheaper and which weighs more the cheaper the layers get.")
-    for precision, value in (("int8", int8_threshold),):
+    for precision, value in (("fp32", threshold), ("int8", int8_threshold)):
         for size in sorted({result["batch_size"] for result in profile["results"]}):
             found = end_to_end(profile, precision, value, size)
             if found["kept"] >= 0.85:

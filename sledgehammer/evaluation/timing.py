@@ -173,9 +173,9 @@ def time_interleaved(
     (seeded: the same for every run). Interleaving spreads drift in the machine's speed over all variants; the
     shuffle keeps any variant from always running right after the same one, as a rotation of one fixed order
     would (whatever that one leaves behind, caches and idle threads, would then bias it: in such a run an int8
-    model at threshold 0.97 timed slower than at 0.98, though it runs fewer layers). Every key's batch list must be as long as the
-    others. Runs without gradients; the caller sets evaluation mode. `on_output(name, batch_number, output)`
-    (untimed) sees each timed call's result.
+    model at threshold 0.97 timed slower than at 0.98, though it runs fewer layers). Every key's batch list must
+    be as long as the others. Runs without gradients; the caller sets evaluation mode.
+    `on_output(name, batch_number, output)` (untimed) sees each timed call's result.
     """
     lengths = {len(batch_list) for batch_list in batches.values()}
     if len(lengths) != 1:
